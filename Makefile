@@ -1,0 +1,35 @@
+# Two commands for a fresh machine (see README.md):
+#   make demo   set everything up, then run the main demo
+#   make test   set everything up, then run the whole test suite
+# Both are idempotent: the virtual environment is built once and reused.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.flopmagic-installed
+OUT ?= out
+
+.PHONY: setup demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml constraints/test.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints/test.txt -e ".[all,test,bench]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m flopmagic.demo --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

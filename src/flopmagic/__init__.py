@@ -1,0 +1,66 @@
+"""flopmagic: how much compute does this model cost?
+
+MACs (multiply-accumulates) and FLOPs (2 per MAC, plus everything elementwise)
+are separate, named quantities everywhere. ``import flopmagic`` imports no
+framework and not IPython; adapters import their framework when first used.
+
+    >>> import flopmagic
+    >>> p = flopmagic.profile("torchvision:resnet50")       # doctest: +SKIP
+    >>> p.totals.macs, p.under("paper").totals.macs        # doctest: +SKIP
+
+In IPython/Jupyter: ``%load_ext flopmagic``, then ``%%profile``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._version import __version__
+from .aggregate import Row
+from .api import BACKENDS, profile
+from .conventions import Convention, conventions, get_convention
+from .errors import FlopmagicError, ProfilingError, SpecError
+from .formulas import Cost, OpSpec, formula, price
+from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
+from .units import ParsedQuantity, QuantityParseError, format_count, parse_quantity
+
+__all__ = [
+    "BACKENDS",
+    "SCHEMA_VERSION",
+    "Convention",
+    "Cost",
+    "FlopmagicError",
+    "LayerInfo",
+    "ModelProfile",
+    "OpRecord",
+    "OpSpec",
+    "ParsedQuantity",
+    "ProfilingError",
+    "QuantityParseError",
+    "Row",
+    "SpecError",
+    "TensorInfo",
+    "Totals",
+    "__version__",
+    "conventions",
+    "format_count",
+    "formula",
+    "get_convention",
+    "load_ipython_extension",
+    "parse_quantity",
+    "price",
+    "profile",
+]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext flopmagic``: register the ``%%profile`` magics (IPython imported only now)."""
+    from .magic import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magic import unregister
+
+    unregister(ipython)

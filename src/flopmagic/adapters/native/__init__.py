@@ -1,0 +1,1 @@
+"""Wrapped native counters (fvcore, FlopCounterMode, TensorFlow's profiler) as backends."""

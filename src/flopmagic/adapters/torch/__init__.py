@@ -1,0 +1,1 @@
+"""PyTorch adapter: the exact counter (a TorchDispatchMode) and its translation table."""

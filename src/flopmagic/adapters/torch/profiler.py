@@ -1,0 +1,331 @@
+"""Profile a PyTorch module with the exact counter.
+
+Inference (default): eval mode under ``torch.no_grad()``, as a deployed model
+runs (this is when ``nn.MultiheadAttention`` takes its fused fast path).
+Training (``training=True``): train mode, forward, then a measured backward of
+``sum(outputs)`` through ``torch.autograd.grad`` (no ``.grad`` is written).
+Either way the model is restored afterwards, also when it raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ...errors import ProfilingError
+from ...pricing import Override, make_record, unique_names
+from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .recorder import RawCall, Recorder, Root
+from .state import ModelStateGuard
+
+__all__ = ["build_profile", "make_inputs", "profile_module", "torch_versions"]
+
+InputShape = Sequence[int] | Sequence[Sequence[int]]
+
+
+def torch_versions() -> dict[str, str]:
+    from ... import __version__
+
+    return {"flopmagic": __version__, "torch": torch.__version__.split("+")[0]}
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _float_dtype(model: torch.nn.Module) -> torch.dtype:
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(d, int) for d in value)
+
+
+def make_inputs(
+    model: torch.nn.Module,
+    input_shape: InputShape,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """Tensors of the given shape(s) on the model's device: random floats in the
+    model's dtype, or zeros for integer dtypes (token ids)."""
+    shapes: list[Sequence[int]]
+    if _is_shape(input_shape):
+        shapes = [input_shape]  # type: ignore[list-item]
+    elif isinstance(input_shape, (list, tuple)) and input_shape and all(_is_shape(s) for s in input_shape):
+        shapes = list(input_shape)  # type: ignore[arg-type]
+    else:
+        raise ProfilingError(
+            f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224), "
+            "or a list of shapes for a model with several inputs"
+        )
+    for shape in shapes:
+        if any(d <= 0 for d in shape):
+            raise ProfilingError(f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1")
+    target = torch.device(device) if device is not None else _model_device(model)
+    kind = dtype or _float_dtype(model)
+    tensors = []
+    for shape in shapes:
+        if kind.is_floating_point:
+            tensors.append(torch.randn(*shape, dtype=kind, device=target))
+        else:
+            tensors.append(torch.zeros(*shape, dtype=kind, device=target))
+    return tuple(tensors)
+
+
+def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,), {}
+    if isinstance(inputs, Mapping):
+        return (), dict(inputs)
+    if isinstance(inputs, (list, tuple)):
+        return tuple(inputs), {}
+    raise ProfilingError(
+        f"inputs of type {type(inputs).__name__} are not supported: pass a tensor, a tuple of "
+        "positional arguments, or a dict of keyword arguments"
+    )
+
+
+def _signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
+    from torch.utils._pytree import tree_flatten_with_path, keystr
+
+    infos = []
+    for prefix, tree in (("args", list(args)), ("kwargs", dict(kwargs))):
+        leaves, _ = tree_flatten_with_path(tree)
+        for path, leaf in leaves:
+            if isinstance(leaf, torch.Tensor):
+                name = keystr(path)
+                name = name.strip("[]'\"") if prefix == "kwargs" else f"args{name}"
+                infos.append(TensorInfo(name, tuple(int(d) for d in leaf.shape), str(leaf.dtype).replace("torch.", "")))
+    return tuple(infos)
+
+
+def _surrogate_loss(output: Any) -> torch.Tensor:
+    from torch.utils._pytree import tree_leaves
+
+    leaves = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()]
+    if not leaves:
+        raise ProfilingError(
+            "training=True needs an output that depends on parameters with requires_grad=True; "
+            "this model's outputs do not (are all its parameters frozen?)"
+        )
+    total = leaves[0].sum()
+    for leaf in leaves[1:]:
+        total = total + leaf.sum()
+    return total
+
+
+@contextlib.contextmanager
+def _mode_flags(model: torch.nn.Module, training: bool) -> Iterator[None]:
+    """Set train/eval on every module (the state guard restores the user's flags)."""
+    for module in model.modules():
+        module.training = training
+    yield
+
+
+def build_profile(
+    root: Root,
+    *,
+    name: str,
+    inputs: tuple[TensorInfo, ...],
+    params: Sequence[torch.Tensor],
+    buffers: Sequence[torch.Tensor],
+    training: bool,
+    overrides: Mapping[str, Override] | None,
+    notes: Sequence[str] = (),
+) -> ModelProfile:
+    """Price a root's raw calls and assemble the profile (flopmagic convention)."""
+    records = [_price(call, overrides) for call in root.calls]
+    records = unique_names(records, lambda r: r.native.split(".")[1] if r.native.startswith("aten.") else r.native)
+    param_bytes: dict[str, int] = {}
+    for tensor in params:
+        key = str(tensor.dtype).replace("torch.", "")
+        param_bytes[key] = param_bytes.get(key, 0) + tensor.numel() * tensor.element_size()
+    layers = tuple(
+        LayerInfo(scope=s.scope, type=s.type, calls=s.calls, output_shapes=s.output_shapes, params=s.params)
+        for s in root.layers.values()
+    )
+    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
+    all_notes = list(notes)
+    if unsupported:
+        all_notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
+    return ModelProfile(
+        model=name,
+        framework="torch",
+        backend="flopmagic",
+        convention="flopmagic",
+        records=tuple(records),
+        params=sum(p.numel() for p in params),
+        layers=layers,
+        inputs=inputs,
+        param_bytes=param_bytes,
+        param_counts={
+            "trainable": sum(p.numel() for p in params if p.requires_grad),
+            "non_trainable": sum(p.numel() for p in params if not p.requires_grad),
+            "buffers": sum(b.numel() for b in buffers),
+        },
+        versions=torch_versions(),
+        notes=tuple(all_notes),
+        training=training,
+    )
+
+
+def _price(call: RawCall, overrides: Mapping[str, Override] | None) -> OpRecord:
+    packet = ".".join(call.native.split(".")[:2])
+    return make_record(
+        native=call.native,
+        spec=call.spec,
+        scope=call.scope,
+        inputs=call.inputs,
+        outputs=call.outputs,
+        module_type=call.module_type,
+        params=call.params,
+        phase=call.phase,
+        floating=call.floating,
+        note=call.note,
+        overrides=overrides,
+        override_keys=(packet,),
+    )
+
+
+def _stand_ins(model: torch.nn.Module, fake_mode: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Fake CPU tensors shaped like the model's parameters and buffers: nothing is
+    allocated, and PyTorch picks the same CPU kernels (fused attention included)
+    as for real tensors, which a plain meta run would not."""
+    with fake_mode:
+        params = {
+            n: torch.empty(t.shape, dtype=t.dtype, device="cpu").requires_grad_(t.requires_grad)
+            for n, t in model.named_parameters()
+        }
+        buffers = {n: torch.empty(t.shape, dtype=t.dtype, device="cpu") for n, t in model.named_buffers()}
+    return params, buffers
+
+
+def _fake(value: Any, fake_mode: Any) -> Any:
+    from torch.utils._pytree import tree_map
+
+    def convert(t: Any) -> Any:
+        if not isinstance(t, torch.Tensor):
+            return t
+        with fake_mode:
+            return torch.empty(t.shape, dtype=t.dtype, device="cpu")
+
+    return tree_map(convert, value)
+
+
+def profile_module(
+    model: torch.nn.Module,
+    inputs: Any = None,
+    *,
+    input_shape: InputShape | None = None,
+    input_dtype: torch.dtype | None = None,
+    training: bool = False,
+    device: str | None = None,
+    overrides: Mapping[str, Override] | None = None,
+    name: str | None = None,
+) -> ModelProfile:
+    """Run ``model`` once under the recorder and return its profile.
+
+    Args:
+        inputs: a tensor, a tuple of positional arguments or a dict of keyword
+            arguments; or None with ``input_shape``.
+        input_shape: shape(s) of random inputs to make on the model's device.
+        training: count a training step: forward in train mode + measured backward.
+        device: ``"meta"`` to run without allocating weights or activations. A
+            model whose parameters are on the meta device is always run this way.
+            Both use fake CPU tensors, so the same kernels run as on the CPU.
+        overrides: prices for ops flopmagic has no formula for, keyed by native
+            name (``"aten.sort"``) or canonical op.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ProfilingError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    if inputs is None and input_shape is None:
+        raise ProfilingError("pass inputs=... or input_shape=... so the model can be run once")
+    if device not in (None, "meta"):
+        raise ProfilingError(f"device={device!r} is not supported: use None (the model's device) or 'meta'")
+    display_name = name or type(model).__name__
+
+    fake_mode: Any = None
+    stand_ins: dict[str, torch.Tensor] | None = None
+    params: list[torch.Tensor] = list(model.parameters())
+    if device == "meta" or _model_device(model).type == "meta":
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+        fake_params, fake_buffers = _stand_ins(model, fake_mode)
+        stand_ins = {**fake_params, **fake_buffers}
+        params = list(fake_params.values())
+
+    if inputs is None:
+        assert input_shape is not None
+        if fake_mode is not None:
+            with fake_mode:
+                args: tuple[Any, ...] = make_inputs(model, input_shape, dtype=input_dtype, device="cpu")
+        else:
+            args = make_inputs(model, input_shape, dtype=input_dtype)
+        kwargs: dict[str, Any] = {}
+    else:
+        args, kwargs = _split_inputs(inputs)
+        if fake_mode is not None:
+            args, kwargs = _fake(args, fake_mode), _fake(kwargs, fake_mode)
+
+    guard = ModelStateGuard(model)
+    recorder = Recorder(track_backward=training, overrides=overrides)
+    root = recorder.add_root(model, dict(zip((n for n, _ in model.named_parameters()), params)))
+
+    def call() -> Any:
+        if stand_ins is not None:
+            from torch.func import functional_call
+
+            return functional_call(model, stand_ins, args, kwargs)
+        return model(*args, **kwargs)
+
+    restored: list[str] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            if fake_mode is not None:
+                stack.enter_context(fake_mode)
+            stack.enter_context(_mode_flags(model, training))
+            stack.enter_context(recorder.hooks())
+            if training:
+                stack.enter_context(torch.enable_grad())
+                with recorder.active():
+                    output = call()
+                loss = _surrogate_loss(output)
+                recorder.phase = "backward"
+                with recorder.active():
+                    torch.autograd.grad(loss, [p for p in params if p.requires_grad], allow_unused=True)
+            else:
+                stack.enter_context(torch.no_grad())
+                with recorder.active():
+                    call()
+    except ProfilingError:
+        raise
+    except Exception as error:
+        hint = ""
+        if fake_mode is not None:
+            hint = " (without real tensors; an op that needs data values cannot run: profile with real tensors)"
+        raise ProfilingError(f"running {display_name} failed{hint}: {type(error).__name__}: {error}") from error
+    finally:
+        restored = guard.restore()
+    return build_profile(
+        root,
+        name=display_name,
+        inputs=_signature(args, kwargs),
+        params=params,
+        buffers=list(model.buffers()),
+        training=training,
+        overrides=overrides,
+        notes=restored,
+    )

@@ -1,0 +1,344 @@
+"""Record every aten op a PyTorch model runs, with the module that ran it.
+
+A ``TorchDispatchMode`` sees each aten op below autograd (so fused kernels such
+as ``_native_multi_head_attention`` and the CPU flash-attention kernel are seen
+as what they are) and translates it with the aten table. Scope comes from
+*global* module hooks (``register_module_forward_pre_hook``), which never touch
+the model's own hook dictionaries. In backward, each autograd node was tagged
+with the module whose forward created it, and the node being executed names
+the scope.
+
+Several top-level modules may run under one recorder (the ``%%profile`` magic
+captures every model a cell calls): each becomes a :class:`Root` with its own
+records and layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from ...formulas import OpSpec, Shape
+from ...schema import Phase
+from .aten import Translator, lookup, shape_of
+
+__all__ = ["RawCall", "Recorder", "Root"]
+
+_aten = torch.ops.aten
+_prim = torch.ops.prim
+
+# Metadata queries are not computation; FlopCounterMode skips the same set.
+_METADATA = frozenset(
+    {
+        _aten.sym_is_contiguous.default,
+        _aten.is_contiguous.default,
+        _aten.is_contiguous.memory_format,
+        _aten.is_strides_like_format.default,
+        _aten.is_non_overlapping_and_dense.default,
+        _aten.size.default,
+        _aten.sym_size.default,
+        _aten.stride.default,
+        _aten.sym_stride.default,
+        _aten.storage_offset.default,
+        _aten.sym_storage_offset.default,
+        _aten.numel.default,
+        _aten.sym_numel.default,
+        _aten.dim.default,
+        _prim.layout.default,
+        _prim.device.default,
+    }
+)
+
+
+@dataclass(slots=True)
+class RawCall:
+    """One recorded op before pricing. ``spec`` is None when no translation exists."""
+
+    native: str
+    spec: OpSpec | None
+    scope: str
+    module_type: str
+    params: int
+    phase: Phase
+    floating: bool
+    inputs: tuple[Shape, ...]
+    outputs: tuple[Shape, ...]
+    note: str = ""
+
+
+@dataclass(slots=True)
+class LayerState:
+    scope: str
+    type: str
+    params: int
+    calls: int = 0
+    output_shapes: tuple[Shape, ...] = ()
+
+
+@dataclass(slots=True)
+class Root:
+    """A top-level module and everything recorded under it."""
+
+    module: torch.nn.Module
+    names: dict[int, str]
+    own_params: dict[str, int]
+    calls: list[RawCall] = field(default_factory=list)
+    layers: dict[str, LayerState] = field(default_factory=dict)
+    runs: int = 0
+    input_shapes: tuple[Shape, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _OpInfo:
+    native: str
+    packet: str
+    translator: Translator | None
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+
+def _op_info(func: torch._ops.OpOverload) -> _OpInfo:
+    packet = str(func._overloadpacket)
+    schema = func._schema
+    names = tuple(arg.name for arg in schema.arguments)
+    defaults = {arg.name: arg.default_value for arg in schema.arguments if arg.has_default_value()}
+    return _OpInfo(str(func), packet, lookup(packet), names, defaults)
+
+
+def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments by schema name, in schema order (positional, keyword, then defaults)."""
+    bound: dict[str, Any] = {}
+    for index, name in enumerate(info.names):
+        if index < len(args):
+            bound[name] = args[index]
+        elif name in kwargs:
+            bound[name] = kwargs[name]
+        elif name in info.defaults:
+            bound[name] = info.defaults[name]
+    return bound
+
+
+def _flat_tensors(values: Any) -> list[torch.Tensor]:
+    found: list[torch.Tensor] = []
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(v for v in value if isinstance(v, torch.Tensor))
+    return found
+
+
+def output_shapes(output: Any) -> tuple[Shape, ...]:
+    """Shapes of every tensor in a module's output (tuples, dicts, dataclass outputs)."""
+    from torch.utils._pytree import tree_leaves
+
+    try:
+        leaves = tree_leaves(output)
+    except Exception:  # an output type pytree cannot walk: report what is directly visible
+        leaves = [output]
+    return tuple(shape_of(t) for t in leaves if isinstance(t, torch.Tensor))
+
+
+class _Mode(TorchDispatchMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+        self.cache: dict[Any, _OpInfo] = {}
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func in _METADATA or not isinstance(func, torch._ops.OpOverload):
+            return func(*args, **kwargs)
+        info = self.cache.get(func)
+        if info is None:
+            info = self.cache[func] = _op_info(func)
+        if info.translator is None and info.packet not in self.recorder.overrides:
+            # An op with no entry may be a composite: record what it decomposes into.
+            with self:
+                result = func.decompose(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        out = func(*args, **kwargs)
+        self.recorder.record(info, args, kwargs, out)
+        return out
+
+
+class Recorder:
+    """Collects raw calls per root module while its context managers are active."""
+
+    def __init__(self, *, track_backward: bool = False, overrides: Mapping[str, Any] | None = None) -> None:
+        self.track_backward = track_backward
+        self.overrides = dict(overrides or {})
+        self.roots: dict[int, Root] = {}
+        self.loose: list[RawCall] = []  # ops outside any module (the magic reports them)
+        self.param_numel: dict[int, int] = {}
+        self._keep: list[torch.Tensor] = []
+        self.phase: Phase = "forward"
+        self._stack: list[tuple[Root, str, str, list[Any]]] = []
+        self._node_scope: dict[Any, tuple[Root, str, str]] = {}
+        self._dispatch_mode = _Mode(self)
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Record every op run inside this block."""
+        with self._dispatch_mode:
+            yield
+
+    # -- roots and parameters -----------------------------------------------------------
+    def add_root(self, module: torch.nn.Module, params: Mapping[str, torch.Tensor] | None = None) -> Root:
+        """Register a top-level module; ``params`` replaces its parameters (meta copies)."""
+        existing = self.roots.get(id(module))
+        if existing is not None:
+            return existing
+        names: dict[int, str] = {}
+        for name, sub in module.named_modules(remove_duplicate=False):
+            names.setdefault(id(sub), name)
+        seen: set[int] = set()
+        own: dict[str, int] = {}
+        for sub_name, sub in module.named_modules():
+            count = 0
+            for param in sub._parameters.values():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    count += param.numel()
+            own[sub_name] = count
+        tensors = list(params.values()) if params is not None else list(module.parameters())
+        for tensor in tensors:
+            self.param_numel[id(tensor)] = tensor.numel()
+            self._keep.append(tensor)
+        root = Root(module=module, names=names, own_params=own)
+        self.roots[id(module)] = root
+        return root
+
+    def _params_read(self, tensors: list[torch.Tensor]) -> int:
+        numel = self.param_numel
+        total = 0
+        seen: set[int] = set()
+        for tensor in tensors:
+            key = id(tensor)
+            if key not in numel:
+                base = tensor._base
+                if base is None:
+                    continue
+                key = id(base)
+                if key not in numel:
+                    continue
+            if key not in seen:
+                seen.add(key)
+                total += numel[key]
+        return total
+
+    # -- scopes ---------------------------------------------------------------------------
+    def _current(self) -> tuple[Root | None, str, str]:
+        if self.phase == "backward":
+            node = torch._C._current_autograd_node()
+            tagged = self._node_scope.get(node) if node is not None else None
+            if tagged is not None:
+                return tagged
+            if self.roots:
+                root = next(iter(self.roots.values()))
+                return root, "", type(root.module).__name__
+            return None, "", ""
+        if self._stack:
+            root, scope, module_type, _ = self._stack[-1]
+            return root, scope, module_type
+        return None, "", ""
+
+    def _pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        if self._stack:
+            root = self._stack[-1][0]
+        else:
+            root = self.roots.get(id(module)) or self.add_root(module)
+            root.runs += 1
+            if not root.input_shapes:
+                root.input_shapes = output_shapes(args)
+        scope = root.names.get(id(module))
+        if scope is None:  # a module outside the root's tree (built during forward)
+            parent = self._stack[-1][1] if self._stack else ""
+            scope = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
+        stops: list[Any] = []
+        if self.track_backward:
+            stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
+        self._stack.append((root, scope, type(module).__name__, stops))
+
+    def _post_hook(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if not self._stack:
+            return
+        root, scope, module_type, stops = self._stack.pop()
+        layer = root.layers.get(scope)
+        if layer is None:
+            layer = root.layers[scope] = LayerState(scope, module_type, root.own_params.get(scope, 0))
+        layer.calls += 1
+        if layer.calls == 1:
+            layer.output_shapes = output_shapes(output)
+        if self.track_backward:
+            self._tag(output, (root, scope, module_type), stops)
+
+    def _tag(self, output: Any, owner: tuple[Root, str, str], stops: list[Any]) -> None:
+        """Attribute the autograd nodes this module call created to it (innermost first)."""
+        from torch.utils._pytree import tree_leaves
+
+        stop = set(stops)
+        pending = [t.grad_fn for t in tree_leaves(output) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        visited: set[Any] = set()
+        while pending:
+            node = pending.pop()
+            if node is None or node in stop or node in visited:
+                continue
+            visited.add(node)
+            self._node_scope.setdefault(node, owner)
+            pending.extend(next_node for next_node, _ in node.next_functions)
+
+    @contextlib.contextmanager
+    def hooks(self) -> Iterator[None]:
+        """Install the global module hooks; always removed, also on error."""
+        pre = torch.nn.modules.module.register_module_forward_pre_hook(self._pre_hook)
+        post = torch.nn.modules.module.register_module_forward_hook(self._post_hook, always_call=True)
+        try:
+            yield
+        finally:
+            pre.remove()
+            post.remove()
+            self._stack.clear()
+
+    # -- recording ---------------------------------------------------------------------------
+    def record(self, info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> None:
+        spec: OpSpec | None = None
+        note = ""
+        if info.translator is not None:
+            try:
+                spec = info.translator(_bind(info, args, kwargs), out)
+            except Exception as error:  # report the op instead of guessing its cost
+                note = f"could not read its arguments ({type(error).__name__}: {error})"
+        tensors_in = _flat_tensors(args) + _flat_tensors(kwargs.values())
+        tensors_out = _flat_tensors(out if isinstance(out, (list, tuple)) else (out,))
+        self.append(info.native, spec, tensors_in, tensors_out, note)
+
+    def append(
+        self, native: str, spec: OpSpec | None, tensors_in: list[torch.Tensor], tensors_out: list[torch.Tensor], note: str
+    ) -> None:
+        root, scope, module_type = self._current()
+        floating = any(t.is_floating_point() or t.is_complex() for t in tensors_in + tensors_out)
+        params = self._params_read(tensors_in)
+        if spec is not None and spec.op == "matmul" and params:
+            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
+        call = RawCall(
+            native=native,
+            spec=spec,
+            scope=scope,
+            module_type=module_type,
+            params=params,
+            phase=self.phase,
+            floating=floating,
+            inputs=tuple(shape_of(t) for t in tensors_in),
+            outputs=tuple(shape_of(t) for t in tensors_out),
+            note=note,
+        )
+        (root.calls if root is not None else self.loose).append(call)

@@ -1,0 +1,91 @@
+"""Leave the user's model exactly as it was: snapshot before profiling, restore after.
+
+Covers training flags, ``requires_grad``, ``.grad`` tensors, buffers (BatchNorm
+running statistics are updated by a training-mode forward), parameter and
+buffer identity (``functional_call`` swaps them), and every hook dictionary.
+Restoring happens in ``finally``, so it also holds when the forward raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["ModelStateGuard"]
+
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
+
+
+@dataclass(slots=True)
+class _Buffer:
+    module: torch.nn.Module
+    name: str
+    tensor: torch.Tensor
+    version: int
+    copy: torch.Tensor
+
+
+class ModelStateGuard:
+    """Snapshot of everything profiling could touch; :meth:`restore` puts it back."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.modules = list(model.modules())
+        self.training = [m.training for m in self.modules]
+        self.hooks = [{name: dict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)} for m in self.modules]
+        self.param_slots = [
+            (m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None
+        ]
+        params = list(model.parameters())
+        self.params = params
+        self.requires_grad = [p.requires_grad for p in params]
+        self.grads = [p.grad for p in params]
+        self.param_versions = [p._version for p in params]
+        with torch.no_grad():
+            self.buffers = [
+                _Buffer(m, name, b, b._version, b.detach().clone())
+                for m in self.modules
+                for name, b in m._buffers.items()
+                if b is not None
+            ]
+
+    def restore(self) -> list[str]:
+        """Put everything back; return what could not be undone (parameters a
+        forward changed in place), for the profile's notes."""
+        for module, flag in zip(self.modules, self.training):
+            module.training = flag
+        for module, saved in zip(self.modules, self.hooks):
+            for name, hooks in saved.items():
+                current = getattr(module, name)
+                if current != hooks:
+                    current.clear()
+                    current.update(hooks)
+        for module, name, param in self.param_slots:
+            if module._parameters.get(name) is not param:
+                module._parameters[name] = param
+        for param, flag, grad in zip(self.params, self.requires_grad, self.grads):
+            param.requires_grad_(flag)
+            param.grad = grad
+        with torch.no_grad():
+            for buf in self.buffers:
+                if buf.module._buffers.get(buf.name) is not buf.tensor:
+                    buf.module._buffers[buf.name] = buf.tensor
+                if buf.tensor._version != buf.version:
+                    buf.tensor.copy_(buf.copy)
+        return [
+            f"the model changed a parameter of shape {tuple(p.shape)} in place during forward"
+            for p, version in zip(self.params, self.param_versions)
+            if p._version != version
+        ]

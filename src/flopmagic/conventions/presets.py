@@ -1,0 +1,387 @@
+"""The built-in conventions: flopmagic's own and presets that reproduce other tools.
+
+Each preset cites the source it was read from. Presets for module-hook tools
+(thop, ptflops) key on the PyTorch module type that issued the op, because that
+is how those tools count: an op they have no hook for is not counted.
+"""
+
+from __future__ import annotations
+
+from ..formulas import Cost, get_formula, numel, price
+from ..schema import OpRecord
+from ._base import Convention, canonical, register_convention
+
+__all__ = ["FLOP_COUNTER_MODE_OPS"]
+
+
+def _macs_only(macs: int) -> Cost:
+    """A count of MAC units: flops is 2 per MAC by definition."""
+    return Cost(macs=macs, flops=2 * macs)
+
+
+def _mac_units(count: int) -> Cost:
+    """A MAC-reporting tool's number for a non-contraction op, kept in its units."""
+    return Cost(macs=count, flops=2 * count)
+
+
+def _x(record: OpRecord) -> int:
+    return numel(record.inputs[0]) if record.inputs else 0
+
+
+def _y(record: OpRecord) -> int:
+    return numel(record.outputs[0]) if record.outputs else 0
+
+
+# -- flopmagic ------------------------------------------------------------------------
+
+register_convention(
+    Convention(
+        name="flopmagic",
+        title="flopmagic (everything the model computes)",
+        reports="flops",
+        label="FLOPs",
+        description=(
+            "Every op the model runs is priced by the formula library: MACs are dot-product "
+            "multiply-accumulates (convolution, matmul, attention, recurrent gates); FLOPs are "
+            "2 per MAC plus bias adds, normalisation, activations, softmax, pooling and "
+            "elementwise arithmetic. Attention is dense (the full L x S score matrix)."
+        ),
+        source="docs/conventions.md",
+        rule=canonical,
+    )
+)
+
+_CAUSAL_OPS = frozenset({"attention", "attention_backward", "multi_head_attention"})
+
+
+def _causal(record: OpRecord) -> Cost:
+    if record.op in _CAUSAL_OPS:
+        return price(record.spec.with_attrs(skip_masked=True))
+    return canonical(record)
+
+
+register_convention(
+    Convention(
+        name="flopmagic-causal",
+        title="flopmagic, causal-aware attention",
+        reports="flops",
+        label="FLOPs",
+        description=(
+            "As flopmagic, but causal attention counts only the unmasked query-key pairs "
+            "(about half the scores), as kernels that skip masked blocks compute."
+        ),
+        source="docs/conventions.md",
+        rule=_causal,
+    )
+)
+
+
+def _strict(record: OpRecord) -> Cost:
+    cost = canonical(record)
+    return Cost(cost.macs, cost.flops - cost.chains, cost.bias_flops, cost.chains)
+
+
+register_convention(
+    Convention(
+        name="strict",
+        title="strict FLOPs (2K - 1 per dot product)",
+        reports="flops",
+        label="FLOPs",
+        description=(
+            "As flopmagic, but a dot product of length K is K multiplies and K - 1 adds, "
+            "so every output of a contraction saves one add (a bias add takes its place)."
+        ),
+        source="docs/conventions.md",
+        rule=_strict,
+    )
+)
+
+
+def _paper(record: OpRecord) -> Cost:
+    return _macs_only(canonical(record).macs)
+
+
+register_convention(
+    Convention(
+        name="paper",
+        title="papers and torchvision (conv + linear + attention matmul MACs)",
+        reports="macs",
+        label="GFLOPS",
+        description=(
+            "Only multiply-accumulates of convolutions, linear layers, attention matmuls "
+            "and recurrent gates; no bias, normalisation, activation or pooling. This is "
+            "torchvision's '_ops' / 'GFLOPS' column and what most vision papers call FLOPs."
+        ),
+        source="pytorch/vision#6936 (weights meta '_ops'); He et al. 2015 Table 1",
+        rule=_paper,
+    )
+)
+
+
+# -- torch.utils.flop_counter.FlopCounterMode ----------------------------------------
+# The aten op packets FlopCounterMode has formulas for (torch/utils/flop_counter.py,
+# ``flop_registry``). Hand-kept; tests/test_drift.py compares it with the installed torch.
+FLOP_COUNTER_MODE_OPS = frozenset(
+    {
+        "aten.mm",
+        "aten.addmm",
+        "aten.bmm",
+        "aten.baddbmm",
+        "aten._scaled_mm",
+        "aten.convolution",
+        "aten._convolution",
+        "aten.cudnn_convolution",
+        "aten.convolution_overrideable",
+        "aten._slow_conv2d_forward",
+        "aten.convolution_backward",
+        "aten._scaled_dot_product_efficient_attention",
+        "aten._scaled_dot_product_flash_attention",
+        "aten._scaled_dot_product_cudnn_attention",
+        "aten._scaled_dot_product_efficient_attention_backward",
+        "aten._scaled_dot_product_flash_attention_backward",
+        "aten._scaled_dot_product_cudnn_attention_backward",
+        "aten._flash_attention_forward",
+        "aten._efficient_attention_forward",
+        "aten._flash_attention_backward",
+        "aten._efficient_attention_backward",
+    }
+)
+# Ops counted when the record comes from another framework (TensorFlow, ONNX).
+_FLOP_COUNTER_MODE_CANONICAL = frozenset(
+    {"conv", "conv_transpose", "matmul", "linear", "einsum", "attention", "attention_backward", "conv_backward"}
+)
+
+
+def _packet(native: str) -> str:
+    """'aten.convolution.default' -> 'aten.convolution'."""
+    parts = native.split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 else native
+
+
+def _flop_counter_mode(record: OpRecord) -> Cost:
+    if record.native.startswith("aten."):
+        counted = _packet(record.native) in FLOP_COUNTER_MODE_OPS
+    else:
+        counted = record.op in _FLOP_COUNTER_MODE_CANONICAL
+    if not counted:
+        return Cost()
+    macs = canonical(record).macs
+    groups = record.spec.int_attr("groups", 1)
+    if record.op == "conv_backward" and record.spec.flag("grad_weight") and groups > 1:
+        # FlopCounterMode prices grad_weight as Cin * Cout (groups ignored): groups x the forward.
+        forward = price(record.spec.with_attrs(grad_input=False, grad_bias=False)).macs
+        macs += forward * (groups - 1)
+    return _macs_only(macs)
+
+
+register_convention(
+    Convention(
+        name="torch",
+        title="torch.utils.flop_counter.FlopCounterMode",
+        reports="flops",
+        label="FLOP",
+        description=(
+            "2 FLOPs per MAC of matmul, convolution and the SDPA kernels it knows; nothing "
+            "else (no bias, norms, activations, pooling). Ops without a formula count 0, "
+            "including the CPU flash-attention kernel and nn.MultiheadAttention's fast path."
+        ),
+        source="torch/utils/flop_counter.py (flop_registry, mm_flop = m*n*2*k)",
+        rule=_flop_counter_mode,
+    )
+)
+
+
+# -- fvcore FlopCountAnalysis -----------------------------------------------------------
+
+
+def _affine(record: OpRecord) -> bool:
+    return record.spec.flag("affine") or record.spec.flag("weight")
+
+
+def _fvcore(record: OpRecord) -> Cost:
+    op = record.op
+    if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
+        return _macs_only(canonical(record).macs)
+    if op == "batch_norm":
+        # fvcore/nn/jit_handles.py batchnorm_flop_jit: eval numel * (2 if affine else 1);
+        # training uses norm_flop_counter: numel * (5 if affine else 4).
+        if record.spec.flag("training"):
+            return _mac_units(_x(record) * (5 if _affine(record) else 4))
+        return _mac_units(_x(record) * (2 if _affine(record) else 1))
+    if op in ("layer_norm", "group_norm", "instance_norm"):
+        return _mac_units(_x(record) * (5 if _affine(record) else 4))
+    if op == "resize" and len(record.outputs[0]) == 4:
+        mode = str(record.spec.attr("mode"))
+        if mode.startswith("nearest"):
+            return _mac_units(_y(record))
+        if mode == "bilinear":
+            return _mac_units(4 * _y(record))
+    adaptive_pool = op == "adaptive_avg_pool" or (op == "mean" and record.module_type == "AdaptiveAvgPool2d")
+    if adaptive_pool and len(record.inputs[0]) == 4:
+        return _mac_units(_x(record))  # elementwise_flop_counter(1, 0): numel(input)
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="fvcore",
+        title="fvcore FlopCountAnalysis",
+        reports="macs",
+        label="flops",
+        description=(
+            "MACs under the name 'flops' ('one fused multiply-add as one flop'): convolution, "
+            "matmul, linear and einsum without bias; batch norm numel x 2 (eval, affine), "
+            "layer/group norm numel x 5, adaptive average pooling numel(input), 2-D "
+            "upsampling; activations, elementwise, max pooling and attention kernels count 0."
+        ),
+        source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
+        rule=_fvcore,
+    )
+)
+
+
+# -- thop -------------------------------------------------------------------------------
+_CONV_MODULES = frozenset({"Conv1d", "Conv2d", "Conv3d"})
+_CONV_T_MODULES = frozenset({"ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"})
+_NORM_MODULES = frozenset(
+    {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"}
+)
+_ACTIVATION_MODULES = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh"})
+_POOL_MODULES = frozenset(
+    {"MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"}
+    | {"AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"}
+    | {"AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"}
+)
+_THOP_UPSAMPLE = {"nearest": 0, "linear": 5, "bilinear": 11, "bicubic": 224 + 35, "trilinear": 13 * 2 + 5}
+
+
+def _thop(record: OpRecord) -> Cost:
+    module = record.module_type
+    op = record.op
+    if module in _CONV_MODULES and op == "conv":
+        return _macs_only(canonical(record).macs)
+    if module in _CONV_T_MODULES and op == "conv_transpose":
+        # thop prices transposed convolutions like convolutions, on the output positions.
+        weight = record.inputs[1]
+        return _macs_only(_y(record) * record.inputs[0][1] // max(record.spec.int_attr("groups", 1), 1) * numel(weight[2:]))
+    if module == "Linear" and op in ("linear", "matmul"):
+        return _macs_only(canonical(record).macs)
+    if module in _NORM_MODULES and op in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
+        # thop/vision/calc_func.py calculate_norm: 2 * numel, doubled when affine.
+        return _mac_units(2 * _x(record) * (2 if _affine(record) else 1))
+    if module in ("AvgPool1d", "AvgPool2d", "AvgPool3d") and op == "avg_pool":
+        return _mac_units(_y(record))
+    if module in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d") and op in ("adaptive_avg_pool", "mean"):
+        # count_adap_avgpool: (prod(input // output) adds + 1 divide) per output element.
+        x, y = record.inputs[0], record.outputs[0]
+        spatial = len(x) - 2
+        out = y[-spatial:] if len(y) == len(x) else (1,) * spatial
+        kernel = numel(tuple(i // o for i, o in zip(x[-spatial:], out)))
+        return _mac_units((kernel + 1) * _y(record))
+    if module == "Upsample" and op == "resize":
+        return _mac_units(_THOP_UPSAMPLE.get(str(record.spec.attr("mode")), 0) * _y(record))
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="thop",
+        title="thop (pytorch-OpCounter)",
+        reports="macs",
+        label="MACs",
+        description=(
+            "MACs of nn.Conv*/nn.Linear modules without bias; norm modules 2 x numel (x 2 if "
+            "affine); average pooling per output; activations, max pooling and dropout 0. "
+            "Only leaf modules with a hook count: functional ops, attention matmuls and "
+            "nn.MultiheadAttention count 0."
+        ),
+        source="thop/profile.py register_hooks, thop/vision/calc_func.py",
+        rule=_thop,
+    )
+)
+
+
+# -- ptflops (pytorch backend, module hooks) -------------------------------------------
+
+
+def _ptflops(record: OpRecord) -> Cost:
+    module = record.module_type
+    op = record.op
+    cost = canonical(record)
+    if (module in _CONV_MODULES and op == "conv") or (module in _CONV_T_MODULES and op == "conv_transpose"):
+        return _mac_units(cost.macs + cost.bias_flops)  # bias counted: out_channels x positions
+    if module == "Linear" and op in ("linear", "matmul"):
+        # linear_flops_counter_hook: numel(input) * out_features + out_features (bias once).
+        bias = record.outputs[0][-1] if record.spec.flag("bias") else 0
+        return _mac_units(cost.macs + bias)
+    if module in _ACTIVATION_MODULES and get_formula(op).category == "activation":
+        return _mac_units(_y(record))
+    if module in _POOL_MODULES and (get_formula(op).category == "pooling" or op == "mean"):
+        return _mac_units(_x(record))
+    if module in _NORM_MODULES and op in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
+        return _mac_units(_x(record) * (2 if _affine(record) else 1))
+    if module == "Upsample" and op == "resize":
+        return _mac_units(_y(record))
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="ptflops",
+        title="ptflops (pytorch backend, module hooks)",
+        reports="macs",
+        label="GMac",
+        description=(
+            "MACs of nn.Conv*/nn.Linear modules with the bias counted as MACs; activation "
+            "modules numel(output); pooling modules numel(input); norm modules numel(input) "
+            "(x 2 if affine); upsampling numel(output); other ops 0."
+        ),
+        source="ptflops/pytorch_ops.py MODULES_MAPPING",
+        rule=_ptflops,
+    )
+)
+
+
+# -- TensorFlow tf.compat.v1.profiler float_operation() --------------------------------
+_TF_PER_OUTPUT = {"add": 1, "sub": 1, "mul": 1, "div": 1, "maximum": 1, "minimum": 1, "pow": 1, "compare": 1}
+_TF_PER_INPUT = {"square": 1, "neg": 1, "log": 1, "reciprocal": 1, "rsqrt": 2, "softmax": 5}
+
+
+def _tf_profiler(record: OpRecord) -> Cost:
+    op = record.op
+    cost = canonical(record)
+    if op in ("conv", "matmul", "linear"):
+        return Cost(macs=cost.macs, flops=2 * cost.macs + cost.bias_flops)  # BiasAdd: numel(out)
+    if op in _TF_PER_OUTPUT:
+        return Cost.elementwise(_y(record) * _TF_PER_OUTPUT[op])
+    if op in _TF_PER_INPUT:
+        return Cost.elementwise(_x(record) * _TF_PER_INPUT[op])
+    if op in ("max_pool", "avg_pool"):
+        kernel = record.spec.attr("kernel")
+        area = numel(tuple(int(k) for k in kernel)) if isinstance(kernel, tuple) else 1
+        return Cost.elementwise(area * _y(record))
+    if op == "mean":
+        return Cost.elementwise(_x(record))
+    if op in ("sum", "argmax", "argmin"):
+        return Cost.elementwise(_x(record) - _y(record))
+    if op == "squared_difference":
+        return Cost.elementwise(2 * _y(record))
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="tf-profiler",
+        title="TensorFlow profiler (tf.compat.v1.profiler, float_operation)",
+        reports="flops",
+        label="flops",
+        description=(
+            "2 FLOPs per MAC of Conv2D, DepthwiseConv2dNative, Conv3D, MatMul and BatchMatMul; "
+            "BiasAdd and binary elementwise ops 1 per output; Softmax 5 and Rsqrt 2 per element; "
+            "pooling kernel area x outputs; Mean numel(input). Ops with no registered "
+            "statistics count 0: Relu, Sigmoid, Tanh, FusedBatchNorm, Einsum, resizing."
+        ),
+        source="tensorflow/python/profiler/internal/flops_registry.py; tensorflow/python/ops/nn_ops.py",
+        rule=_tf_profiler,
+    )
+)

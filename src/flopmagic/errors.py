@@ -1,0 +1,17 @@
+"""Errors flopmagic raises. Each message names the problem and the fix."""
+
+from __future__ import annotations
+
+__all__ = ["FlopmagicError", "ProfilingError", "SpecError"]
+
+
+class FlopmagicError(Exception):
+    """Base class of every error flopmagic raises on purpose."""
+
+
+class ProfilingError(FlopmagicError):
+    """The model could not be run or read; the user's model is left unchanged."""
+
+
+class SpecError(FlopmagicError):
+    """A model spec (``torchvision:resnet50``, a path, ``pkg.mod:factory``) cannot be resolved."""

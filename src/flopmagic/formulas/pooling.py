@@ -1,0 +1,71 @@
+"""Pooling: compares (max) and adds plus one divide (average). FLOPs only."""
+
+from __future__ import annotations
+
+from ._registry import Cost, OpSpec, Shape, formula, numel
+
+
+def _kernel(spec: OpSpec) -> int:
+    kernel = spec.attr("kernel")
+    if not isinstance(kernel, tuple):
+        raise TypeError(f"{spec.op}: attribute 'kernel' must be a tuple of ints")
+    return numel(tuple(int(k) for k in kernel if isinstance(k, (int, float))))
+
+
+@formula("max_pool", category="pooling")
+def max_pool(spec: OpSpec) -> Cost:
+    """kernel - 1 compares per output element.
+
+    inputs: x [N, C, *spatial]; outputs: y [N, C, *out]; attrs: kernel (tuple).
+    Windows that overlap padding are priced as full windows.
+    """
+    return Cost.elementwise(numel(spec.outputs[0]) * (_kernel(spec) - 1))
+
+
+@formula("avg_pool", category="pooling")
+def avg_pool(spec: OpSpec) -> Cost:
+    """kernel per output element: kernel - 1 adds and 1 divide.
+
+    inputs: x [N, C, *spatial]; outputs: y [N, C, *out]; attrs: kernel (tuple).
+    """
+    return Cost.elementwise(numel(spec.outputs[0]) * _kernel(spec))
+
+
+def adaptive_window_total(size_in: int, size_out: int) -> int:
+    """Sum of the window lengths of adaptive pooling along one dimension.
+
+    PyTorch, TensorFlow and ONNX use start = floor(i*in/out), end = ceil((i+1)*in/out).
+    """
+    total = 0
+    for i in range(size_out):
+        start = (i * size_in) // size_out
+        end = -((-(i + 1) * size_in) // size_out)
+        total += end - start
+    return total
+
+
+def _adaptive_window_elements(x: Shape, y: Shape) -> int:
+    spatial = len(y) - 2
+    windows = 1
+    for size_in, size_out in zip(x[-spatial:], y[-spatial:]):
+        windows *= adaptive_window_total(size_in, size_out)
+    return numel(y[:2]) * windows
+
+
+@formula("adaptive_avg_pool", category="pooling")
+def adaptive_avg_pool(spec: OpSpec) -> Cost:
+    """The exact window sizes: window - 1 adds + 1 divide per output (global pooling: numel(x)).
+
+    inputs: x [N, C, *spatial]; outputs: y [N, C, *out].
+    """
+    return Cost.elementwise(_adaptive_window_elements(spec.inputs[0], spec.outputs[0]))
+
+
+@formula("adaptive_max_pool", category="pooling")
+def adaptive_max_pool(spec: OpSpec) -> Cost:
+    """The exact window sizes: window - 1 compares per output.
+
+    inputs: x [N, C, *spatial]; outputs: y [N, C, *out].
+    """
+    y = spec.outputs[0]
+    return Cost.elementwise(_adaptive_window_elements(spec.inputs[0], y) - numel(y))

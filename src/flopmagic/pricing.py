@@ -1,0 +1,91 @@
+"""Turn an adapter's translated op into an :class:`OpRecord`: the compute layer.
+
+Every adapter (PyTorch, TensorFlow, ONNX) ends here, so the method of counting
+(formula, zero-cost, unsupported, override) is decided the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+
+from .formulas import Cost, OpSpec, Shape, get_formula, registered_ops
+from .schema import Method, OpRecord, Phase
+
+__all__ = ["Override", "make_record", "unique_names"]
+
+Override = Callable[[OpSpec], Cost]
+
+# Categories whose work on integer or boolean tensors is bookkeeping, not FLOPs.
+_NUMERIC = frozenset({"elementwise", "activation", "reduction"})
+
+
+def make_record(
+    *,
+    native: str,
+    spec: OpSpec | None,
+    scope: str,
+    inputs: tuple[Shape, ...] = (),
+    outputs: tuple[Shape, ...] = (),
+    module_type: str = "",
+    params: int = 0,
+    phase: Phase = "forward",
+    floating: bool = True,
+    count: int = 1,
+    note: str = "",
+    overrides: Mapping[str, Override] | None = None,
+    override_keys: Iterable[str] = (),
+) -> OpRecord:
+    """Price one op. ``spec=None`` means the adapter has no translation: the op is
+    recorded as unsupported (0, listed in the report) unless an override prices it.
+    ``override_keys`` are extra names an override may be registered under (e.g. the
+    aten packet ``aten.sort`` for ``aten.sort.default``)."""
+
+    def record(shown: OpSpec, cost: Cost, method: Method, why: str = note) -> OpRecord:
+        # A view or copy touches a weight without computing with it: no params read.
+        moved = shown.op in registered_ops() and get_formula(shown.op).category == "movement"
+        return OpRecord(
+            name="",
+            op=shown.op,
+            native=native,
+            scope=scope,
+            macs=cost.macs,
+            flops=cost.flops,
+            method=method,
+            module_type=module_type,
+            inputs=shown.inputs,
+            outputs=shown.outputs,
+            attrs=shown.attrs,
+            params=0 if moved else params,
+            phase=phase,
+            count=count,
+            note=why,
+        )
+
+    if overrides:
+        keys = [native, *override_keys] + ([spec.op] if spec is not None else [])
+        for key in keys:
+            override = overrides.get(key)
+            if override is not None:
+                shown = spec or OpSpec(native, inputs, outputs)
+                return record(shown, override(shown).times(count), "override")
+    if spec is None or spec.op not in registered_ops():
+        why = note or "no formula for this op: its cost is not counted"
+        return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why)
+    entry = get_formula(spec.op)
+    if not floating and entry.category in _NUMERIC:
+        spec = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
+        entry = get_formula("integer")
+    return record(spec, entry.fn(spec).times(count), "zero-cost" if entry.zero_cost else "formula")
+
+
+def unique_names(records: Iterable[OpRecord], short: Callable[[OpRecord], str]) -> list[OpRecord]:
+    """Name each record ``scope/op`` and number repeats (``scope/op#2``)."""
+    seen: dict[str, int] = {}
+    named = []
+    for record in records:
+        stem = f"{record.scope or '(root)'}/{short(record)}"
+        n = seen.get(stem, 0) + 1
+        seen[stem] = n
+        named.append(replace(record, name=stem if n == 1 else f"{stem}#{n}"))
+    return named

@@ -1,0 +1,133 @@
+"""Views of a profile as tables: the one place that decides columns and rows.
+
+Text, Markdown, CSV and HTML renderers all draw these tables, so every output
+shows the same numbers. Cells keep raw values (ints, shapes); renderers format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from ..aggregate import Row
+from ..conventions import get_convention
+from ..formulas import Shape
+from ..schema import ModelProfile
+
+__all__ = ["Cell", "Table", "View", "Unit", "profile_table", "shape_text", "totals_lines"]
+
+View = Literal["layer", "type", "op"]
+Unit = Literal["macs", "flops", "both"]
+Cell = Union[str, int, float]
+
+VIEWS: tuple[View, ...] = ("layer", "type", "op")
+UNITS: tuple[Unit, ...] = ("macs", "flops", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Column names, which columns are counts (formatted with SI prefixes), rows."""
+
+    columns: tuple[str, ...]
+    counts: tuple[bool, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    title: str = ""
+    footnotes: tuple[str, ...] = ()
+
+
+def shape_text(shapes: Sequence[Shape]) -> str:
+    """``[(1, 64, 56, 56)]`` -> ``"1x64x56x56"``; several outputs joined by ", "."""
+    return ", ".join("x".join(str(d) for d in s) if s else "scalar" for s in shapes)
+
+
+def _share(value: int, total: int) -> str:
+    return f"{100.0 * value / total:.1f}%" if total else "-"
+
+
+def _quantities(unit: Unit) -> tuple[str, ...]:
+    return {"macs": ("macs",), "flops": ("flops",), "both": ("macs", "flops")}[unit]
+
+
+_HEADERS = {"macs": "MACs", "flops": "FLOPs"}
+
+
+def profile_table(
+    profile: ModelProfile, *, by: View = "layer", depth: int | None = None, unit: Unit = "both", top: int | None = None
+) -> Table:
+    """A table of ``profile`` per layer, per op type or per native op.
+
+    ``by="layer"`` without ``depth`` lists every layer with the ops it ran itself;
+    with ``depth`` it lists module paths cut at that depth, each with everything below.
+    ``top`` keeps the rows with the most FLOPs (MACs when ``unit="macs"``).
+    """
+    if by not in VIEWS:
+        raise ValueError(f"unknown view {by!r}; choose one of {', '.join(VIEWS)}")
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; choose one of {', '.join(UNITS)}")
+    quantities = _quantities(unit)
+    share_of = "macs" if unit == "macs" else "flops"
+    totals = profile.totals
+    total = getattr(totals, share_of)
+    rows: list[Row]
+    if by == "layer":
+        rows = profile.by_scope(depth)[1:] if depth is not None else profile.by_layer()
+        head = ("Layer", "Type", "Output shape", "Params")
+        counts = (False, False, False, True)
+
+        def lead(r: Row) -> tuple[Cell, ...]:
+            return (r.key or "(root)", r.type, shape_text(r.output_shapes), r.params)
+
+    elif by == "type":
+        rows = profile.by_op_type()
+        head = ("Op type", "Calls", "Params read")
+        counts = (False, False, True)
+
+        def lead(r: Row) -> tuple[Cell, ...]:
+            return (r.key, r.calls, r.params)
+
+    else:
+        rows = profile.by_native_op()
+        head = ("Native op", "Calls")
+        counts = (False, False)
+
+        def lead(r: Row) -> tuple[Cell, ...]:
+            return (r.key, r.calls)
+
+    if by != "layer":
+        rows = sorted(rows, key=lambda r: (-getattr(r, share_of), r.key))
+    if top is not None:
+        rows = sorted(rows, key=lambda r: -getattr(r, share_of))[:top]
+    body = tuple(lead(r) + tuple(getattr(r, q) for q in quantities) + (_share(getattr(r, share_of), total),) for r in rows)
+    columns = head + tuple(_HEADERS[q] for q in quantities) + (f"% {_HEADERS[share_of]}",)
+    footnotes = []
+    unsupported = profile.unsupported()
+    if unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        footnotes.append(f"Unsupported ops (counted as 0, not guessed): {listed}")
+    return Table(columns, counts + (True,) * len(quantities) + (False,), body, profile.model, tuple(footnotes))
+
+
+def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:
+    """(label, value) pairs for a profile's header: totals, inputs, convention in words."""
+    from ..units import format_count
+
+    totals = profile.totals
+    convention = get_convention(profile.convention)
+    memory = ", ".join(f"{format_count(b, 'B', binary=True)} {dtype}" for dtype, b in sorted(profile.param_bytes.items()))
+    inputs = ", ".join(f"{t.name} {shape_text([t.shape])} {t.dtype}" for t in profile.inputs)
+    lines = [
+        ("MACs", f"{format_count(totals.macs, 'MACs')} ({totals.macs:,})"),
+        ("FLOPs", f"{format_count(totals.flops, 'FLOPs')} ({totals.flops:,})"),
+        ("Params", f"{format_count(totals.params)} ({totals.params:,})" + (f"; {memory}" if memory else "")),
+    ]
+    extra = {k: v for k, v in profile.param_counts.items() if v}
+    if extra:
+        lines.append(("Weights", ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in extra.items())))
+    if inputs:
+        lines.append(("Inputs", inputs))
+    mode = "training step (forward + backward)" if profile.training else "inference (forward)"
+    lines.append(("Run", f"{profile.framework}, backend {profile.backend}, {mode}"))
+    lines.append(("Convention", f"{convention.name}: {convention.description}"))
+    lines.extend(("Note", note) for note in profile.notes)
+    return lines

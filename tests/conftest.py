@@ -1,0 +1,38 @@
+"""Shared test fixtures: golden snapshots with an update flag (like torchinfo's)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/* from the current output instead of comparing",
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):
+    """``golden("name.txt", text)`` compares ``text`` with tests/golden/name.txt."""
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN / name
+        if update or not path.exists():
+            if not update:
+                pytest.fail(f"no golden file {path}; run pytest --update-golden to create it")
+            path.write_text(text, encoding="utf-8")
+            return
+        expected = path.read_text(encoding="utf-8")
+        if text != expected:
+            diff = "\n".join(difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "actual", lineterm=""))
+            pytest.fail(f"output differs from {path} (pytest --update-golden rewrites it):\n{diff}")
+
+    return check
