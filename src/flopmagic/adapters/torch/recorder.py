@@ -263,6 +263,8 @@ class Recorder:
         if scope is None:  # a module outside the root's tree (built during forward)
             parent = self._stack[-1][1] if self._stack else ""
             scope = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
+        if scope not in root.layers:  # rows follow the order layers start running
+            root.layers[scope] = LayerState(scope, type(module).__name__, root.own_params.get(scope, 0))
         stops: list[Any] = []
         if self.track_backward:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
@@ -272,9 +274,7 @@ class Recorder:
         if not self._stack:
             return
         root, scope, module_type, stops = self._stack.pop()
-        layer = root.layers.get(scope)
-        if layer is None:
-            layer = root.layers[scope] = LayerState(scope, module_type, root.own_params.get(scope, 0))
+        layer = root.layers[scope]
         layer.calls += 1
         if layer.calls == 1:
             layer.output_shapes = output_shapes(output)

@@ -34,7 +34,6 @@ class _Buffer:
     module: torch.nn.Module
     name: str
     tensor: torch.Tensor
-    version: int
     copy: torch.Tensor
 
 
@@ -55,7 +54,7 @@ class ModelStateGuard:
         self.param_versions = [p._version for p in params]
         with torch.no_grad():
             self.buffers = [
-                _Buffer(m, name, b, b._version, b.detach().clone())
+                _Buffer(m, name, b, b.detach().clone())
                 for m in self.modules
                 for name, b in m._buffers.items()
                 if b is not None
@@ -82,8 +81,9 @@ class ModelStateGuard:
             for buf in self.buffers:
                 if buf.module._buffers.get(buf.name) is not buf.tensor:
                     buf.module._buffers[buf.name] = buf.tensor
-                if buf.tensor._version != buf.version:
-                    buf.tensor.copy_(buf.copy)
+                # Unconditionally: kernels such as batch norm's update running
+                # statistics in place without bumping the version counter.
+                buf.tensor.copy_(buf.copy)
         return [
             f"the model changed a parameter of shape {tuple(p.shape)} in place during forward"
             for p, version in zip(self.params, self.param_versions)
