@@ -145,6 +145,10 @@ CASES = [
     # max pool backward: 1 add per dy element (4); avg 2x2: 4 * (1 + 4) = 20
     (spec("pool_backward", [(1, 1, 2, 2)], [(1, 1, 4, 4)], mode="max"), 0, 4),
     (spec("pool_backward", [(1, 1, 2, 2)], [(1, 1, 4, 4)], mode="avg", kernel=4), 0, 20),
+    # prelu backward: 3 per element (10 -> 30)
+    (spec("activation_backward", [(2, 5)], [(2, 5)], fn="prelu"), 0, 30),
+    # LSTM layer backward: 2 x the forward LSTM case above (144 MACs, 444 FLOPs)
+    (spec("recurrent_backward", [(3, 1, 4)], [(3, 1, 2)], cell="lstm", hidden_size=2, num_layers=1, bias_vectors=2), 288, 888),
     # embedding backward: 1 add per dy element, 5*8 = 40
     (spec("embedding_backward", [(1, 5, 8)], [(100, 8)]), 0, 40),
     # zero-cost bookkeeping

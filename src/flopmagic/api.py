@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,10 +21,6 @@ BACKENDS: dict[str, tuple[str, ...]] = {
     "torch": ("torch",),
     "tf-profiler": ("tensorflow",),
 }
-
-
-def _is_spec(model: Any) -> bool:
-    return isinstance(model, str) and not (model.lower().endswith(".onnx") or os.path.exists(model))
 
 
 def profile(
@@ -67,7 +62,7 @@ def profile(
     if convention is not None:
         get_convention(convention)  # fail early with the list of conventions
     loaded: LoadedModel | None = None
-    if _is_spec(model):
+    if isinstance(model, str):
         loaded = load_spec(model, device=device)
         model = loaded.model
         name = name or loaded.name

@@ -301,7 +301,30 @@ register_convention(
 )
 
 
-# -- ptflops (pytorch backend, module hooks) -------------------------------------------
+# -- ptflops (pytorch backend) ------------------------------------------------------------
+# ptflops counts module hooks (MODULES_MAPPING) and, by default (count_functional=True),
+# also monkeypatched torch.nn.functional calls -- including the ones those very modules
+# make: nn.ReLU calls F.relu, nn.MaxPool2d calls F.max_pool2d, ... so these count twice.
+_PTFLOPS_ACTIVATIONS = frozenset({"ReLU", "PReLU", "ELU", "LeakyReLU", "ReLU6", "GELU"})
+_PTFLOPS_PATCHED_BY_MODULE = frozenset({"ReLU", "PReLU", "ELU", "GELU"} | _POOL_MODULES | {"Upsample"})
+# canonical ops a patched functional produces (F.relu, F.gelu, F.silu, F.softmax, pools, interpolate)
+_PTFLOPS_FUNCTIONAL = frozenset(
+    {"relu", "prelu", "elu", "gelu", "gelu_tanh", "silu", "softmax", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "resize"}
+)
+
+
+def _ptflops_mha(record: OpRecord) -> int:
+    """ptflops/pytorch_ops.py multihead_attention_counter_hook, on the fused op's [B, L, E] inputs."""
+    q, k, v = record.inputs[0], record.inputs[1], record.inputs[2]
+    batch, qlen, qdim = q
+    klen, kdim, vlen, vdim = k[1], k[2], v[1], v[2]
+    heads = record.spec.int_attr("num_heads", 1)
+    flops = qlen * qdim + qlen * qdim * qdim + klen * kdim * kdim + vlen * vdim * vdim
+    if record.spec.flag("bias"):
+        flops += (qlen + klen + vlen) * qdim
+    flops += heads * (qlen * klen * (qdim // heads) + qlen * klen + qlen * klen * (vdim // heads))
+    flops += qlen * vdim * (vdim + 1)
+    return flops * batch
 
 
 def _ptflops(record: OpRecord) -> Cost:
@@ -309,34 +332,44 @@ def _ptflops(record: OpRecord) -> Cost:
     op = record.op
     cost = canonical(record)
     if (module in _CONV_MODULES and op == "conv") or (module in _CONV_T_MODULES and op == "conv_transpose"):
-        return _mac_units(cost.macs + cost.bias_flops)  # bias counted: out_channels x positions
+        return _mac_units(cost.macs + cost.bias_flops)  # bias: one per output element
     if module == "Linear" and op in ("linear", "matmul"):
-        # linear_flops_counter_hook: numel(input) * out_features + out_features (bias once).
-        bias = record.outputs[0][-1] if record.spec.flag("bias") else 0
-        return _mac_units(cost.macs + bias)
-    if module in _ACTIVATION_MODULES and get_formula(op).category == "activation":
-        return _mac_units(_y(record))
-    if module in _POOL_MODULES and (get_formula(op).category == "pooling" or op == "mean"):
-        return _mac_units(_x(record))
+        return _mac_units(cost.macs + cost.bias_flops)  # (in * out + bias) per row
     if module in _NORM_MODULES and op in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
-        return _mac_units(_x(record) * (2 if _affine(record) else 1))
-    if module == "Upsample" and op == "resize":
-        return _mac_units(_y(record))
-    return Cost()
+        # bn_flops_counter_hook doubles when ``module.affine``; LayerNorm has no such
+        # attribute (it has ``elementwise_affine``), so it is never doubled.
+        doubled = _affine(record) and module != "LayerNorm"
+        return _mac_units(_x(record) * (2 if doubled else 1))
+    if module == "MultiheadAttention" and op == "multi_head_attention":
+        return _mac_units(_ptflops_mha(record))
+    hooked = 0
+    if module in _PTFLOPS_ACTIVATIONS and get_formula(op).category == "activation":
+        hooked = _y(record)
+    elif module in _POOL_MODULES and get_formula(op).category == "pooling":
+        hooked = _x(record)
+    elif module == "Upsample" and op == "resize":
+        hooked = _y(record)
+    if op in _PTFLOPS_FUNCTIONAL and (module in _PTFLOPS_PATCHED_BY_MODULE or not hooked):
+        # the patched functional's own count: numel(input); interpolate: numel(output)
+        hooked += _y(record) if op == "resize" else _x(record)
+    return _mac_units(hooked)
 
 
 register_convention(
     Convention(
         name="ptflops",
-        title="ptflops (pytorch backend, module hooks)",
+        title="ptflops (pytorch backend)",
         reports="macs",
         label="GMac",
         description=(
-            "MACs of nn.Conv*/nn.Linear modules with the bias counted as MACs; activation "
-            "modules numel(output); pooling modules numel(input); norm modules numel(input) "
-            "(x 2 if affine); upsampling numel(output); other ops 0."
+            "MACs of nn.Conv*/nn.Linear modules with the bias counted as MACs; norm modules "
+            "numel(input) (x 2 if affine); activation modules numel(output) and pooling modules "
+            "numel(input), each counted again by the patched functional they call (F.relu, "
+            "F.max_pool2d, ...); functional relu/gelu/silu/softmax/pooling/interpolate numel; "
+            "nn.MultiheadAttention by its own hook. torch.add/torch.mul/torch.matmul calls, which "
+            "ptflops also counts, cannot be told apart from operators here and count 0."
         ),
-        source="ptflops/pytorch_ops.py MODULES_MAPPING",
+        source="ptflops/pytorch_ops.py MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py patch_functional",
         rule=_ptflops,
     )
 )

@@ -5,7 +5,7 @@ Matmul gradients need no entry: autograd runs them as ordinary matmuls.
 
 from __future__ import annotations
 
-from ._registry import Cost, OpSpec, formula, numel
+from ._registry import Cost, OpSpec, formula, numel, price
 from .contraction import conv, conv_transpose
 
 # activation -> (FLOPs per element of its gradient, why)
@@ -25,6 +25,7 @@ ACTIVATION_GRADIENTS: dict[str, tuple[int, str]] = {
     "hardsigmoid": (3, "2 compares, multiply by 1/6"),
     "softplus": (5, "sigmoid(beta * x) * dy"),
     "mish": (12, "softplus 3, tanh, sigmoid 4, combine 3, multiply by dy"),
+    "prelu": (3, "x > 0 ? dy : a*dy (compare, multiply), and x*dy for the slope's gradient"),
 }
 
 
@@ -100,3 +101,14 @@ def embedding_backward(spec: OpSpec) -> Cost:
     inputs: dy [*, D].
     """
     return Cost.elementwise(numel(spec.inputs[0]))
+
+
+@formula("recurrent_backward", category="backward")
+def recurrent_backward(spec: OpSpec) -> Cost:
+    """2 x the forward layer: input/state gradients and weight gradients each cost its MACs.
+
+    inputs and attrs: those of the forward ``lstm``/``gru``/``rnn`` op, plus cell (its name).
+    The gate gradients' elementwise work is taken as twice the forward's too.
+    """
+    forward = price(OpSpec(str(spec.attr("cell")), spec.inputs, spec.outputs, spec.attrs))
+    return forward.times(2)

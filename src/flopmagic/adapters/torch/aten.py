@@ -105,6 +105,9 @@ _MOVEMENT = {
         "as_strided_scatter", "diagonal_scatter", "_pin_memory", "to", "type_as", "detach_copy",
         "_index_put_impl", "index_fill", "repeat_interleave", "_assert_async", "_assert_tensor_metadata",
         "_functional_assert_async", "resize", "set",
+        # gradients of views and indexing scatter dy into zeros: data movement too
+        "select_backward", "slice_backward", "index_select_backward", "diagonal_backward",
+        "unfold_backward", "narrow_copy", "expand_copy", "permute_copy", "view_copy",
     ],
     "create": [
         "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
@@ -481,6 +484,12 @@ def _embedding_bag(a: Bound, out: Any) -> OpSpec:
     )
 
 
+@translates("aten.mkldnn_rnn_layer_backward")
+def _mkldnn_rnn_layer_backward(a: Bound, out: Any) -> OpSpec:
+    forward = _mkldnn_rnn_layer(a, a["output"])
+    return OpSpec("recurrent_backward", forward.inputs, forward.outputs, {**forward.attrs, "cell": forward.op})
+
+
 @translates("aten.mkldnn_rnn_layer")
 def _mkldnn_rnn_layer(a: Bound, out: Any) -> OpSpec:
     # One layer, one direction. mode: 0 RNN_RELU, 1 RNN_TANH, 2 LSTM, 3 GRU (mkldnn's enum).
@@ -545,6 +554,21 @@ def _gelu_backward(a: Bound, out: Any) -> OpSpec:
 
 
 _register(["aten._softmax_backward_data", "aten._log_softmax_backward_data"], _grad("softmax_backward"))
+_register(["aten._prelu_kernel_backward"], _grad("activation_backward", fn="prelu"))
+
+
+def _resize_backward(mode: str) -> Translator:
+    # The gradient of an interpolation applies its weights transposed: the forward's work,
+    # priced on the (upsampled) shape of dy.
+    def translate(a: Bound, out: Any) -> OpSpec:
+        grad = shape_of(a["grad_output"])
+        return OpSpec("resize", (_out(out),), (grad,), {"mode": mode})
+
+    return translate
+
+
+for _name, _mode in _RESIZE.items():
+    _register(f"aten.{_name}_backward", _resize_backward(_mode))
 _register(["aten.native_layer_norm_backward", "aten.native_group_norm_backward", "aten._fused_rms_norm_backward"], _grad("norm_backward", training=True, weight=True))
 _register(["aten.embedding_dense_backward", "aten._embedding_bag_backward", "aten._embedding_bag_dense_backward"], _grad("embedding_backward"))
 _register(["aten.native_dropout_backward"], _same("mul"))

@@ -224,6 +224,13 @@ def _fake(value: Any, fake_mode: Any) -> Any:
     return tree_map(convert, value)
 
 
+def _needs_data(error: BaseException) -> bool:
+    """Whether a fake/meta run failed because an op needed real values."""
+    from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException
+
+    return isinstance(error, (DataDependentOutputException, DynamicOutputShapeException)) or "meta tensor" in str(error)
+
+
 def profile_module(
     model: torch.nn.Module,
     inputs: Any = None,
@@ -314,8 +321,8 @@ def profile_module(
         raise
     except Exception as error:
         hint = ""
-        if fake_mode is not None:
-            hint = " (without real tensors; an op that needs data values cannot run: profile with real tensors)"
+        if fake_mode is not None and _needs_data(error):
+            hint = " (an op needs the tensors' values, which a meta run does not have: profile with real tensors)"
         raise ProfilingError(f"running {display_name} failed{hint}: {type(error).__name__}: {error}") from error
     finally:
         restored = guard.restore()
