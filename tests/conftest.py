@@ -32,7 +32,9 @@ def golden(request: pytest.FixtureRequest):
             return
         expected = path.read_text(encoding="utf-8")
         if text != expected:
-            diff = "\n".join(difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "actual", lineterm=""))
+            diff = "\n".join(
+                difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "actual", lineterm="")
+            )
             pytest.fail(f"output differs from {path} (pytest --update-golden rewrites it):\n{diff}")
 
     return check

@@ -25,16 +25,22 @@ def test_table_by_type(capsys):
 
 
 def test_csv_and_markdown(capsys):
-    code, out, _ = run(["profile", "torchvision:resnet18", "--device", "meta", "--format", "csv", "--depth", "1"], capsys)
+    code, out, _ = run(
+        ["profile", "torchvision:resnet18", "--device", "meta", "--format", "csv", "--depth", "1"], capsys
+    )
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and rows[0]["Layer"] == "conv1"
     assert sum(int(r["MACs"]) for r in rows) == 1_814_073_344
-    code, out, _ = run(["profile", "torchvision:resnet18", "--device", "meta", "--format", "markdown", "--top", "3"], capsys)
+    code, out, _ = run(
+        ["profile", "torchvision:resnet18", "--device", "meta", "--format", "markdown", "--top", "3"], capsys
+    )
     assert code == 0 and out.count("\n| ") == 2 + 3  # header, rule, three rows
 
 
 def test_json_has_integer_totals_and_rows(capsys):
-    code, out, _ = run(["profile", "torchvision:resnet18", "--device", "meta", "--format", "json", "--unit", "macs"], capsys)
+    code, out, _ = run(
+        ["profile", "torchvision:resnet18", "--device", "meta", "--format", "json", "--unit", "macs"], capsys
+    )
     data = json.loads(out)
     assert code == 0
     assert data["totals"] == {"macs": 1_814_073_344, "flops": data["totals"]["flops"], "params": 11_689_512}
@@ -42,7 +48,9 @@ def test_json_has_integer_totals_and_rows(capsys):
 
 
 def test_training_and_convention(capsys):
-    code, out, _ = run(["profile", "torchvision:resnet18", "--device", "meta", "--training", "--format", "json"], capsys)
+    code, out, _ = run(
+        ["profile", "torchvision:resnet18", "--device", "meta", "--training", "--format", "json"], capsys
+    )
     data = json.loads(out)
     assert code == 0 and data["training"] is True
     assert {r["phase"] for r in data["records"]} == {"forward", "backward"}

@@ -22,12 +22,22 @@ from flopmagic.formulas import registered_ops
 def test_every_table_entry_names_an_existing_aten_op():
     missing = [name for name in aten.TABLE if not hasattr(torch.ops.aten, name.split(".", 1)[1])]
     # ops that exist only in some builds (CUDA/ROCm/MKLDNN kernels) are still looked up by name
-    optional = {"aten.miopen_batch_norm", "aten.miopen_batch_norm_backward", "aten.miopen_convolution", "aten.mkldnn_max_pool2d"}
+    optional = {
+        "aten.miopen_batch_norm",
+        "aten.miopen_batch_norm_backward",
+        "aten.miopen_convolution",
+        "aten.mkldnn_max_pool2d",
+    }
     assert set(missing) <= optional, missing
 
 
 def test_simple_families_map_to_registered_formulas():
-    canonical = set(aten._UNARY.values()) | set(aten._REDUCE.values()) | set(aten._MOVEMENT) | set(aten._RESIZE.values()) - {"nearest", "linear", "bilinear", "trilinear", "bicubic"}
+    canonical = (
+        set(aten._UNARY.values())
+        | set(aten._REDUCE.values())
+        | set(aten._MOVEMENT)
+        | set(aten._RESIZE.values()) - {"nearest", "linear", "bilinear", "trilinear", "bicubic"}
+    )
     assert canonical - set(aten._RESIZE.values()) <= set(registered_ops())
 
 
@@ -59,7 +69,22 @@ class _Zoo(nn.Module):
         self.ln = nn.LayerNorm(16)
         self.rms = nn.RMSNorm(16)
         self.up = nn.Upsample(scale_factor=2, mode="bilinear")
-        self.acts = nn.ModuleList([nn.PReLU(), nn.ELU(), nn.Softplus(), nn.Mish(), nn.LogSoftmax(-1), nn.LeakyReLU(), nn.Dropout(0.1), nn.SELU(), nn.Hardswish(), nn.Hardsigmoid(), nn.SiLU(), nn.Tanh()])
+        self.acts = nn.ModuleList(
+            [
+                nn.PReLU(),
+                nn.ELU(),
+                nn.Softplus(),
+                nn.Mish(),
+                nn.LogSoftmax(-1),
+                nn.LeakyReLU(),
+                nn.Dropout(0.1),
+                nn.SELU(),
+                nn.Hardswish(),
+                nn.Hardsigmoid(),
+                nn.SiLU(),
+                nn.Tanh(),
+            ]
+        )
         self.pool1 = nn.MaxPool1d(2)
         self.apool1 = nn.AdaptiveAvgPool1d(3)
         self.amax = nn.AdaptiveMaxPool2d(2)
@@ -76,9 +101,16 @@ class _Zoo(nn.Module):
         t = self.ln(t2) + self.rms(t)
         z = sum(act(t) for act in self.acts)
         z = self.apool1(self.pool1(z))
-        w = nn.functional.interpolate(x, size=(5, 5), mode="bicubic") + nn.functional.interpolate(x, size=(5, 5), mode="nearest")
+        w = nn.functional.interpolate(x, size=(5, 5), mode="bicubic") + nn.functional.interpolate(
+            x, size=(5, 5), mode="nearest"
+        )
         misc = x.var() + x.std() + x.norm() + torch.logsumexp(x, -1).sum() + x.cumsum(0).sum() + x.clamp(0, 1).sum()
-        misc = misc + x.abs().max() + torch.where(x > 0, x, -x).sum() + torch.einsum("bij,bjk->bik", t, t.transpose(1, 2)).sum()
+        misc = (
+            misc
+            + x.abs().max()
+            + torch.where(x > 0, x, -x).sum()
+            + torch.einsum("bij,bjk->bik", t, t.transpose(1, 2)).sum()
+        )
         return c.sum() + y.sum() + e.sum() + z.sum() + w.sum() + misc
 
 
@@ -96,8 +128,20 @@ def test_zoo_has_no_unsupported_op(training, device):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    ["mobilenet_v3_small", "efficientnet_b0", "swin_t", "convnext_tiny", "inception_v3", "densenet121",
-     "squeezenet1_0", "shufflenet_v2_x0_5", "googlenet", "maxvit_t", "regnet_y_400mf", "vit_b_32"],
+    [
+        "mobilenet_v3_small",
+        "efficientnet_b0",
+        "swin_t",
+        "convnext_tiny",
+        "inception_v3",
+        "densenet121",
+        "squeezenet1_0",
+        "shufflenet_v2_x0_5",
+        "googlenet",
+        "maxvit_t",
+        "regnet_y_400mf",
+        "vit_b_32",
+    ],
 )
 def test_torchvision_zoo_forward_and_backward(name):
     for training in (False, True):

@@ -51,7 +51,11 @@ CASES = [
     # causal, dense count: + 1 mask FLOP per score -> 1216 + 32 = 1248
     (spec("attention", [(1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)], [(1, 2, 4, 8)], causal=True), 512, 1248),
     # causal-aware: pairs 1+2+3+4 = 10 per head, 20 scores; MACs 20*16 = 320; FLOPs 640 + 20*7 = 780
-    (spec("attention", [(1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)], [(1, 2, 4, 8)], causal=True, skip_masked=True), 320, 780),
+    (
+        spec("attention", [(1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)], [(1, 2, 4, 8)], causal=True, skip_masked=True),
+        320,
+        780,
+    ),
     # grouped-query: q heads 4, kv heads 2, L=S=2, E=4: scores 4*2*2 = 16; MACs 16*(4+4) = 128; FLOPs 256 + 16*6 = 352
     (spec("attention", [(1, 4, 2, 4), (1, 2, 2, 4), (1, 2, 2, 4)], [(1, 4, 2, 4)]), 128, 352),
     # backward of the first case: MACs 2*512 = 1024; FLOPs 2048 + 32*5 = 2208
@@ -63,7 +67,11 @@ CASES = [
     # MHA 1280 MACs / 2880 FLOPs; FFN 4*8*16*2 = 1024 MACs, FLOPs 2048 + bias 4*16 + 4*8 = 2144;
     # residuals 2*32 = 64; 2 layer norms 2*(32*7 + 4*4) = 480; relu 4*16 = 64
     # MACs 1280 + 1024 = 2304; FLOPs 2880 + 2144 + 64 + 480 + 64 = 5632
-    (spec("transformer_encoder_layer", [(1, 4, 8)], [(1, 4, 8)], num_heads=2, ffn_dim=16, activation="relu"), 2304, 5632),
+    (
+        spec("transformer_encoder_layer", [(1, 4, 8)], [(1, 4, 8)], num_heads=2, ffn_dim=16, activation="relu"),
+        2304,
+        5632,
+    ),
     # batch norm inference, affine, x [2,3,4,4]: 96 elements * 2 + 3 channels * 5 = 207
     (spec("batch_norm", [(2, 3, 4, 4)], [(2, 3, 4, 4)], training=False, affine=True), 0, 207),
     # batch norm training, affine: 96 * 7 + 3 * 11 = 705
@@ -130,7 +138,14 @@ CASES = [
     (spec("addcdiv", [(2, 3)], [(2, 3)], scaled=False), 0, 12),
     # conv backward of the seed conv with all three gradients: 3888 + 3888 MACs; bias: 144 - 4 = 140 adds
     (
-        spec("conv_backward", [(1, 4, 6, 6), (1, 3, 8, 8), (4, 3, 3, 3)], [], grad_input=True, grad_weight=True, grad_bias=True),
+        spec(
+            "conv_backward",
+            [(1, 4, 6, 6), (1, 3, 8, 8), (4, 3, 3, 3)],
+            [],
+            grad_input=True,
+            grad_weight=True,
+            grad_bias=True,
+        ),
         7776,
         2 * 7776 + 140,
     ),
@@ -148,7 +163,11 @@ CASES = [
     # prelu backward: 3 per element (10 -> 30)
     (spec("activation_backward", [(2, 5)], [(2, 5)], fn="prelu"), 0, 30),
     # LSTM layer backward: 2 x the forward LSTM case above (144 MACs, 444 FLOPs)
-    (spec("recurrent_backward", [(3, 1, 4)], [(3, 1, 2)], cell="lstm", hidden_size=2, num_layers=1, bias_vectors=2), 288, 888),
+    (
+        spec("recurrent_backward", [(3, 1, 4)], [(3, 1, 2)], cell="lstm", hidden_size=2, num_layers=1, bias_vectors=2),
+        288,
+        888,
+    ),
     # embedding backward: 1 add per dy element, 5*8 = 40
     (spec("embedding_backward", [(1, 5, 8)], [(100, 8)]), 0, 40),
     # zero-cost bookkeeping
@@ -160,13 +179,52 @@ CASES = [
 
 # Per-element formulas: output [2, 3] = 6 elements times the documented constant.
 PER_ELEMENT = {
-    "relu": 1, "relu6": 2, "hardtanh": 2, "threshold": 1, "leaky_relu": 2, "prelu": 2, "elu": 4, "selu": 5,
-    "celu": 5, "sigmoid": 4, "hardsigmoid": 4, "tanh": 1, "silu": 5, "hardswish": 5, "gelu": 5,
-    "gelu_tanh": 9, "softplus": 3, "mish": 5, "softsign": 3, "logsigmoid": 5,
-    "mul": 1, "div": 1, "pow": 1, "square": 1, "maximum": 1, "minimum": 1, "remainder": 1, "fmod": 1,
-    "atan2": 1, "compare": 1, "neg": 1, "abs": 1, "sign": 1, "exp": 1, "log": 1, "sqrt": 1, "rsqrt": 1,
-    "reciprocal": 1, "trig": 1, "erf": 1, "round": 1, "lerp": 3, "hypot": 4, "nan_to_num": 3,
-    "dropout": 2, "squared_difference": 2,
+    "relu": 1,
+    "relu6": 2,
+    "hardtanh": 2,
+    "threshold": 1,
+    "leaky_relu": 2,
+    "prelu": 2,
+    "elu": 4,
+    "selu": 5,
+    "celu": 5,
+    "sigmoid": 4,
+    "hardsigmoid": 4,
+    "tanh": 1,
+    "silu": 5,
+    "hardswish": 5,
+    "gelu": 5,
+    "gelu_tanh": 9,
+    "softplus": 3,
+    "mish": 5,
+    "softsign": 3,
+    "logsigmoid": 5,
+    "mul": 1,
+    "div": 1,
+    "pow": 1,
+    "square": 1,
+    "maximum": 1,
+    "minimum": 1,
+    "remainder": 1,
+    "fmod": 1,
+    "atan2": 1,
+    "compare": 1,
+    "neg": 1,
+    "abs": 1,
+    "sign": 1,
+    "exp": 1,
+    "log": 1,
+    "sqrt": 1,
+    "rsqrt": 1,
+    "reciprocal": 1,
+    "trig": 1,
+    "erf": 1,
+    "round": 1,
+    "lerp": 3,
+    "hypot": 4,
+    "nan_to_num": 3,
+    "dropout": 2,
+    "squared_difference": 2,
 }
 
 

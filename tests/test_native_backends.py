@@ -36,7 +36,9 @@ def test_flop_counter_mode_backend_reports_flops(resnet50):
     assert profile.macs == profile.flops // 2
     assert profile.convention == "torch"
     layer1 = next(row for row in profile.by_scope(1) if row.key == "layer1")
-    exact = next(row for row in flopmagic.profile(resnet50, input_shape=(1, 3, 224, 224)).by_scope(1) if row.key == "layer1")
+    exact = next(
+        row for row in flopmagic.profile(resnet50, input_shape=(1, 3, 224, 224)).by_scope(1) if row.key == "layer1"
+    )
     assert layer1.macs == exact.macs  # per-module attribution survives normalisation
 
 

@@ -6,16 +6,18 @@ import json
 
 import pytest
 from torch import nn
-from torch_models import lenet
 
 import flopmagic
 from flopmagic import ModelProfile
 from flopmagic.aggregate import truncate_scope
+from torch_models import lenet
 
 
 @pytest.fixture(scope="module")
 def profile():
-    return flopmagic.profile(nn.Sequential(lenet(), nn.Sequential(nn.ReLU(), nn.Linear(10, 2))), input_shape=(1, 1, 28, 28))
+    return flopmagic.profile(
+        nn.Sequential(lenet(), nn.Sequential(nn.ReLU(), nn.Linear(10, 2))), input_shape=(1, 1, 28, 28)
+    )
 
 
 def test_json_round_trip(profile):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch_models import LENET_MACS, LENET_PARAMS, MLP, SelfAttention, lenet
 
 import flopmagic
 from flopmagic import Cost, ProfilingError
 from flopmagic.render.text import render_profile_text
+from torch_models import LENET_MACS, LENET_PARAMS, MLP, SelfAttention, lenet
 
 
 def records_of(profile, op):

@@ -38,8 +38,20 @@ GROUPS = _documented()
 
 def test_the_walk_covers_the_classification_zoo():
     names = {key[0] for key in GROUPS}
-    for family in ("resnet50", "vgg16", "alexnet", "mobilenet_v2", "efficientnet_b0", "regnet_y_400mf",
-                   "densenet121", "vit_b_16", "swin_t", "convnext_tiny", "maxvit_t", "inception_v3"):
+    for family in (
+        "resnet50",
+        "vgg16",
+        "alexnet",
+        "mobilenet_v2",
+        "efficientnet_b0",
+        "regnet_y_400mf",
+        "densenet121",
+        "vit_b_16",
+        "swin_t",
+        "convnext_tiny",
+        "maxvit_t",
+        "inception_v3",
+    ):
         assert family in names
     assert sum(len(w) for w in GROUPS.values()) >= 100  # every documented weight, not a sample
 
@@ -67,7 +79,9 @@ def test_cli_json_resnet50():
     for extra in ([], ["--convention", "paper"]):
         done = subprocess.run(
             [sys.executable, "-m", "flopmagic.cli", "profile", "torchvision:resnet50", "--format", "json", *extra],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         totals = json.loads(done.stdout)["totals"]
         # torchvision resnet50: 4,089,184,256 MACs (its docs: 4.089 "GFLOPS"), 25,557,032 params

@@ -61,7 +61,7 @@ def test_qualifier_declares_what_the_source_means():
 
 @pytest.mark.parametrize("bad", ["", "GFLOPs", "4.1 bananas", "4.1 G FLOPs extra words", "abc"])
 def test_parse_errors_name_the_expected_form(bad):
-    with pytest.raises(QuantityParseError, match="e.g.|expected|unknown unit"):
+    with pytest.raises(QuantityParseError, match=r"e\.g\.|expected|unknown unit"):
         parse_quantity(bad)
 
 

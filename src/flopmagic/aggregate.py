@@ -61,9 +61,7 @@ class _Acc:
             self.unsupported += record.count
 
 
-def _group(
-    records: Iterable[OpRecord], key: Callable[[OpRecord], str], *, params: bool
-) -> dict[str, _Acc]:
+def _group(records: Iterable[OpRecord], key: Callable[[OpRecord], str], *, params: bool) -> dict[str, _Acc]:
     groups: dict[str, _Acc] = {}
     for record in records:
         k = key(record)
@@ -95,7 +93,7 @@ def truncate_scope(scope: str, depth: int | None) -> str:
 
 
 def _prefixes(scope: str, depth: int | None) -> list[str]:
-    """"" and each ancestor path of ``scope`` down to ``depth`` components."""
+    """ "" and each ancestor path of ``scope`` down to ``depth`` components."""
     if scope == "":
         return [""]
     parts = scope.split(".")
@@ -103,9 +101,7 @@ def _prefixes(scope: str, depth: int | None) -> list[str]:
     return [""] + [".".join(parts[:i]) for i in range(1, limit + 1)]
 
 
-def by_scope(
-    records: Sequence[OpRecord], layers: Sequence[LayerInfo], depth: int | None = None
-) -> list[Row]:
+def by_scope(records: Sequence[OpRecord], layers: Sequence[LayerInfo], depth: int | None = None) -> list[Row]:
     """Cumulative rows per module path down to ``depth`` (None: every depth).
 
     Each row includes everything below it; the first row, key ``""``, is the
@@ -129,16 +125,16 @@ def by_scope(
     info = {layer.scope: layer for layer in layers}
     rows = []
     for key, acc in groups.items():
-        layer = info.get(key)
+        found = info.get(key)
         rows.append(
             Row(
                 key,
                 acc.macs,
                 acc.flops,
                 owned[key],
-                layer.calls if layer else acc.calls,
-                layer.type if layer else "",
-                layer.output_shapes if layer else (),
+                found.calls if found else acc.calls,
+                found.type if found else "",
+                found.output_shapes if found else (),
                 acc.unsupported,
             )
         )

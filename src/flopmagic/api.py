@@ -69,7 +69,9 @@ def profile(
         if inputs is None:
             shape = input_shape if input_shape is not None else loaded.input_shape
             if shape is None:
-                raise ProfilingError(f"{loaded.name}: pass input_shape=... (the spec does not say what the model takes)")
+                raise ProfilingError(
+                    f"{loaded.name}: pass input_shape=... (the spec does not say what the model takes)"
+                )
             if loaded.make_inputs is not None:
                 inputs, input_shape = loaded.make_inputs(shape), None
             else:
@@ -81,7 +83,9 @@ def profile(
             "model (path, bytes or ModelProto) or a spec such as 'torchvision:resnet50'"
         )
     if framework not in BACKENDS[backend]:
-        raise ProfilingError(f"backend {backend!r} cannot count a {framework} model; it counts {', '.join(BACKENDS[backend])}")
+        raise ProfilingError(
+            f"backend {backend!r} cannot count a {framework} model; it counts {', '.join(BACKENDS[backend])}"
+        )
     result = _run(model, framework, backend, inputs, input_shape, training, device, dims, overrides, name)
     if convention is not None and convention != result.convention:
         if backend != "flopmagic":
@@ -124,10 +128,7 @@ def _run(
     if framework == "tensorflow":
         from .adapters.tensorflow import profile_keras
 
-        return profile_keras(
-            model, inputs, input_shape=input_shape, backend=backend, overrides=overrides, name=name
-        )
+        return profile_keras(model, inputs, input_shape=input_shape, backend=backend, overrides=overrides, name=name)
     from .adapters.onnx import profile_onnx
 
     return profile_onnx(model, input_shape=input_shape, dims=dims, overrides=overrides, name=name)
-

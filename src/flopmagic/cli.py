@@ -39,7 +39,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     from .conventions import conventions
 
     parser.add_argument("--input-shape", help="input shape(s), e.g. 1x3x224x224 (several: 1x3x8x8,1x10)")
-    parser.add_argument("--backend", choices=tuple(BACKENDS), default="flopmagic", help="counter to use (default: flopmagic)")
+    parser.add_argument(
+        "--backend", choices=tuple(BACKENDS), default="flopmagic", help="counter to use (default: flopmagic)"
+    )
     parser.add_argument(
         "--convention",
         choices=[c.name for c in conventions()],
@@ -101,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="profile one model")
     p.add_argument("spec", help="torchvision:NAME, keras:NAME, transformers:CLASS, path.onnx or package.module:factory")
     _add_run_options(p)
-    p.add_argument("--by", choices=("layer", "type", "op"), default="layer", help="rows per layer, op type or native op")
+    p.add_argument(
+        "--by", choices=("layer", "type", "op"), default="layer", help="rows per layer, op type or native op"
+    )
     p.add_argument("--depth", type=int, help="cut layer paths at this depth (each row includes what is below)")
     p.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
     p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")

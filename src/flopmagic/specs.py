@@ -61,7 +61,6 @@ def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
 
 
 def _torchvision(name: str, device: str | None) -> LoadedModel:
-    import torch
     import torchvision
     from torchvision.models import get_model_builder, list_models
 
@@ -158,7 +157,9 @@ def _transformers(name: str, device: str | None) -> LoadedModel:
         raise SpecError("transformers: specs need the transformers package: pip install transformers") from error
     cls = getattr(transformers, name, None)
     if cls is None or not hasattr(cls, "config_class"):
-        raise SpecError(f"transformers has no model class {name!r}; use a class name such as BertModel or GPT2LMHeadModel")
+        raise SpecError(
+            f"transformers has no model class {name!r}; use a class name such as BertModel or GPT2LMHeadModel"
+        )
     config = cls.config_class()
     model = build_torch_model(lambda: cls(config), device)
     model.eval()
@@ -232,4 +233,6 @@ def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
         return handler(rest, device)
     if "." in prefix or prefix.isidentifier():
         return _factory(spec, device)
-    raise SpecError(f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory")
+    raise SpecError(
+        f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory"
+    )

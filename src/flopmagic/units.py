@@ -176,9 +176,7 @@ def parse_quantity(text: str, *, binary: bool = False) -> ParsedQuantity:
     if len(tokens) == 2:
         head = _split_prefix_word(tokens[0])
         if head is None or head[1] is not None or tokens[1].lower() not in _WORDS:
-            raise QuantityParseError(
-                f"cannot read a count from {text!r}: expected '<prefix> <word>' such as 'G FLOPs'"
-            )
+            raise QuantityParseError(f"cannot read a count from {text!r}: expected '<prefix> <word>' such as 'G FLOPs'")
         prefix, is_binary = head[0], is_binary or head[2]
         word = tokens[1]
     elif len(tokens) == 1:

@@ -8,6 +8,7 @@ is how those tools count: an op they have no hook for is not counted.
 from __future__ import annotations
 
 from ..formulas import Cost, get_formula, numel, price
+from ..formulas.pooling import kernel_area
 from ..schema import OpRecord
 from ._base import Convention, canonical, register_convention
 
@@ -244,9 +245,20 @@ register_convention(
 _CONV_MODULES = frozenset({"Conv1d", "Conv2d", "Conv3d"})
 _CONV_T_MODULES = frozenset({"ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"})
 _NORM_MODULES = frozenset(
-    {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"}
+    {
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "BatchNorm3d",
+        "LayerNorm",
+        "GroupNorm",
+        "InstanceNorm1d",
+        "InstanceNorm2d",
+        "InstanceNorm3d",
+    }
 )
-_ACTIVATION_MODULES = frozenset({"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh"})
+_ACTIVATION_MODULES = frozenset(
+    {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh"}
+)
 _POOL_MODULES = frozenset(
     {"MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"}
     | {"AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"}
@@ -263,7 +275,9 @@ def _thop(record: OpRecord) -> Cost:
     if module in _CONV_T_MODULES and op == "conv_transpose":
         # thop prices transposed convolutions like convolutions, on the output positions.
         weight = record.inputs[1]
-        return _macs_only(_y(record) * record.inputs[0][1] // max(record.spec.int_attr("groups", 1), 1) * numel(weight[2:]))
+        return _macs_only(
+            _y(record) * record.inputs[0][1] // max(record.spec.int_attr("groups", 1), 1) * numel(weight[2:])
+        )
     if module == "Linear" and op in ("linear", "matmul"):
         return _macs_only(canonical(record).macs)
     if module in _NORM_MODULES and op in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
@@ -271,7 +285,10 @@ def _thop(record: OpRecord) -> Cost:
         return _mac_units(2 * _x(record) * (2 if _affine(record) else 1))
     if module in ("AvgPool1d", "AvgPool2d", "AvgPool3d") and op == "avg_pool":
         return _mac_units(_y(record))
-    if module in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d") and op in ("adaptive_avg_pool", "mean"):
+    if module in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d") and op in (
+        "adaptive_avg_pool",
+        "mean",
+    ):
         # count_adap_avgpool: (prod(input // output) adds + 1 divide) per output element.
         x, y = record.inputs[0], record.outputs[0]
         spatial = len(x) - 2
@@ -309,7 +326,20 @@ _PTFLOPS_ACTIVATIONS = frozenset({"ReLU", "PReLU", "ELU", "LeakyReLU", "ReLU6", 
 _PTFLOPS_PATCHED_BY_MODULE = frozenset({"ReLU", "PReLU", "ELU", "GELU"} | _POOL_MODULES | {"Upsample"})
 # canonical ops a patched functional produces (F.relu, F.gelu, F.silu, F.softmax, pools, interpolate)
 _PTFLOPS_FUNCTIONAL = frozenset(
-    {"relu", "prelu", "elu", "gelu", "gelu_tanh", "silu", "softmax", "max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "resize"}
+    {
+        "relu",
+        "prelu",
+        "elu",
+        "gelu",
+        "gelu_tanh",
+        "silu",
+        "softmax",
+        "max_pool",
+        "avg_pool",
+        "adaptive_avg_pool",
+        "adaptive_max_pool",
+        "resize",
+    }
 )
 
 
@@ -390,9 +420,7 @@ def _tf_profiler(record: OpRecord) -> Cost:
     if op in _TF_PER_INPUT:
         return Cost.elementwise(_x(record) * _TF_PER_INPUT[op])
     if op in ("max_pool", "avg_pool"):
-        kernel = record.spec.attr("kernel")
-        area = numel(tuple(int(k) for k in kernel)) if isinstance(kernel, tuple) else 1
-        return Cost.elementwise(area * _y(record))
+        return Cost.elementwise(kernel_area(record.spec) * _y(record))
     if op == "mean":
         return Cost.elementwise(_x(record))
     if op in ("sum", "argmax", "argmin"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, Union
+from typing import Literal, TypeAlias
 
 __all__ = [
     "CATEGORIES",
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 Shape: TypeAlias = tuple[int, ...]
-AttrValue: TypeAlias = Union[bool, int, float, str, None, tuple["AttrValue", ...]]
+AttrValue: TypeAlias = bool | int | float | str | tuple["AttrValue", ...] | None
 
 Category = Literal[
     "contraction",  # dot-product work: convolution, matmul, einsum (the MACs)
@@ -130,9 +130,7 @@ class Cost:
 
     def times(self, factor: int) -> Cost:
         """The cost of running this op ``factor`` times (loop iterations, timesteps)."""
-        return Cost(
-            self.macs * factor, self.flops * factor, self.bias_flops * factor, self.chains * factor
-        )
+        return Cost(self.macs * factor, self.flops * factor, self.bias_flops * factor, self.chains * factor)
 
     @staticmethod
     def elementwise(flops: int) -> Cost:
@@ -142,9 +140,7 @@ class Cost:
     @staticmethod
     def contraction(macs: int, *, chains: int, bias_flops: int = 0, extra_flops: int = 0) -> Cost:
         """Dot-product work: 2 FLOPs per MAC, plus fused bias adds and any extra FLOPs."""
-        return Cost(
-            macs=macs, flops=2 * macs + bias_flops + extra_flops, bias_flops=bias_flops, chains=chains
-        )
+        return Cost(macs=macs, flops=2 * macs + bias_flops + extra_flops, bias_flops=bias_flops, chains=chains)
 
 
 Formula: TypeAlias = Callable[[OpSpec], Cost]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ._registry import Cost, OpSpec, Shape, formula, numel
 
 
-def _kernel(spec: OpSpec) -> int:
+def kernel_area(spec: OpSpec) -> int:
+    """Elements in a pooling window (the ``kernel`` attribute's product)."""
     kernel = spec.attr("kernel")
     if not isinstance(kernel, tuple):
         raise TypeError(f"{spec.op}: attribute 'kernel' must be a tuple of ints")
@@ -19,7 +20,7 @@ def max_pool(spec: OpSpec) -> Cost:
     inputs: x [N, C, *spatial]; outputs: y [N, C, *out]; attrs: kernel (tuple).
     Windows that overlap padding are priced as full windows.
     """
-    return Cost.elementwise(numel(spec.outputs[0]) * (_kernel(spec) - 1))
+    return Cost.elementwise(numel(spec.outputs[0]) * (kernel_area(spec) - 1))
 
 
 @formula("avg_pool", category="pooling")
@@ -28,7 +29,7 @@ def avg_pool(spec: OpSpec) -> Cost:
 
     inputs: x [N, C, *spatial]; outputs: y [N, C, *out]; attrs: kernel (tuple).
     """
-    return Cost.elementwise(numel(spec.outputs[0]) * _kernel(spec))
+    return Cost.elementwise(numel(spec.outputs[0]) * kernel_area(spec))
 
 
 def adaptive_window_total(size_in: int, size_out: int) -> int:

@@ -27,4 +27,8 @@ def render_profile_markdown(
 ) -> str:
     header = [f"### {_escape(profile.model)}", ""]
     header.extend(f"- **{label}**: {_escape(value)}" for label, value in totals_lines(profile))
-    return "\n".join(header) + "\n\n" + render_table_markdown(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+    return (
+        "\n".join(header)
+        + "\n\n"
+        + render_table_markdown(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+    )

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, TypeAlias
 
 from ..aggregate import Row
 from ..conventions import get_convention
 from ..formulas import Shape
 from ..schema import ModelProfile
 
-__all__ = ["Cell", "Table", "View", "Unit", "profile_table", "shape_text", "totals_lines"]
+__all__ = ["Cell", "Table", "Unit", "View", "profile_table", "shape_text", "totals_lines"]
 
 View = Literal["layer", "type", "op"]
 Unit = Literal["macs", "flops", "both"]
-Cell = Union[str, int, float]
+Cell: TypeAlias = str | int | float
 
 VIEWS: tuple[View, ...] = ("layer", "type", "op")
 UNITS: tuple[Unit, ...] = ("macs", "flops", "both")
@@ -70,6 +70,8 @@ def profile_table(
     totals = profile.totals
     total = getattr(totals, share_of)
     rows: list[Row]
+    head: tuple[str, ...]
+    counts: tuple[bool, ...]
     if by == "layer":
         rows = profile.by_scope(depth)[1:] if depth is not None else profile.by_layer()
         head = ("Layer", "Type", "Output shape", "Params")
@@ -98,7 +100,9 @@ def profile_table(
         rows = sorted(rows, key=lambda r: (-getattr(r, share_of), r.key))
     if top is not None:
         rows = sorted(rows, key=lambda r: -getattr(r, share_of))[:top]
-    body = tuple(lead(r) + tuple(getattr(r, q) for q in quantities) + (_share(getattr(r, share_of), total),) for r in rows)
+    body = tuple(
+        lead(r) + tuple(getattr(r, q) for q in quantities) + (_share(getattr(r, share_of), total),) for r in rows
+    )
     columns = head + tuple(_HEADERS[q] for q in quantities) + (f"% {_HEADERS[share_of]}",)
     footnotes = []
     unsupported = profile.unsupported()
@@ -114,7 +118,9 @@ def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:
 
     totals = profile.totals
     convention = get_convention(profile.convention)
-    memory = ", ".join(f"{format_count(b, 'B', binary=True)} {dtype}" for dtype, b in sorted(profile.param_bytes.items()))
+    memory = ", ".join(
+        f"{format_count(b, 'B', binary=True)} {dtype}" for dtype, b in sorted(profile.param_bytes.items())
+    )
     inputs = ", ".join(f"{t.name} {shape_text([t.shape])} {t.dtype}" for t in profile.inputs)
     lines = [
         ("MACs", f"{format_count(totals.macs, 'MACs')} ({totals.macs:,})"),

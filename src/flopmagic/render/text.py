@@ -23,7 +23,10 @@ def render_table_text(table: Table) -> str:
     widths = [len(h) for h in table.columns]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row)]
-    right = [c or (bool(table.rows) and isinstance(table.rows[0][i], (int, float))) or table.columns[i].startswith("%") for i, c in enumerate(table.counts)]
+    right = [
+        c or (bool(table.rows) and isinstance(table.rows[0][i], (int, float))) or table.columns[i].startswith("%")
+        for i, c in enumerate(table.counts)
+    ]
 
     def line(values: list[str]) -> str:
         parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)]
@@ -42,4 +45,6 @@ def render_profile_text(
     header = [profile.model]
     width = max(len(label) for label, _ in totals_lines(profile))
     header.extend(f"  {label.ljust(width)}  {value}" for label, value in totals_lines(profile))
-    return "\n".join(header) + "\n\n" + render_table_text(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+    return (
+        "\n".join(header) + "\n\n" + render_table_text(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+    )

@@ -40,9 +40,7 @@ def _self_counts(cumulative: Mapping[str, Mapping[str, int]]) -> dict[str, dict[
     return own
 
 
-def _native_records(
-    own: Mapping[str, Mapping[str, int]], *, reports: str, tool: str
-) -> list[OpRecord]:
+def _native_records(own: Mapping[str, Mapping[str, int]], *, reports: str, tool: str) -> list[OpRecord]:
     records = []
     for scope, counts in own.items():
         for op, value in counts.items():
@@ -63,7 +61,9 @@ def _native_records(
     return records
 
 
-def _prepare(model: torch.nn.Module, inputs: Any, input_shape: Any, input_dtype: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _prepare(
+    model: torch.nn.Module, inputs: Any, input_shape: Any, input_dtype: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if not isinstance(model, torch.nn.Module):
         raise ProfilingError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if inputs is None:
@@ -74,7 +74,13 @@ def _prepare(model: torch.nn.Module, inputs: Any, input_shape: Any, input_dtype:
 
 
 def _finish(
-    model: torch.nn.Module, name: str, backend: str, convention: str, records: list[OpRecord], notes: list[str], training: bool
+    model: torch.nn.Module,
+    name: str,
+    backend: str,
+    convention: str,
+    records: list[OpRecord],
+    notes: list[str],
+    training: bool,
 ) -> ModelProfile:
     params = list(model.parameters())
     return ModelProfile(
@@ -125,13 +131,24 @@ def profile_fvcore(
             cumulative = {k: dict(v) for k, v in analysis.by_module_and_operator().items()}
             unsupported = dict(analysis.unsupported_ops())
     except Exception as error:
-        raise ProfilingError(f"fvcore could not count {type(model).__name__}: {type(error).__name__}: {error}") from error
+        raise ProfilingError(
+            f"fvcore could not count {type(model).__name__}: {type(error).__name__}: {error}"
+        ) from error
     finally:
         guard.restore()
     records = _native_records(_self_counts(cumulative), reports="macs", tool="fvcore")
     for op, count in unsupported.items():
         records.append(
-            OpRecord(name=f"(root)/{op}", op=op, native=f"fvcore:{op}", scope="", macs=0, flops=0, method="unsupported", count=count)
+            OpRecord(
+                name=f"(root)/{op}",
+                op=op,
+                native=f"fvcore:{op}",
+                scope="",
+                macs=0,
+                flops=0,
+                method="unsupported",
+                count=count,
+            )
         )
     notes = [
         "fvcore counts one fused multiply-add as one flop: its 'flops' are MACs (shown as MACs here; FLOPs = 2 x MACs).",
@@ -169,7 +186,7 @@ def profile_flop_counter_mode(
 
                 out = model(*args, **kwargs)
                 leaves = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor) and t.requires_grad]
-                loss = sum(t.sum() for t in leaves)
+                loss = torch.stack([t.sum() for t in leaves]).sum()
                 wrt = [p for p in model.parameters() if p.requires_grad]
                 torch.autograd.grad(loss, wrt, allow_unused=True)
         else:
@@ -177,7 +194,9 @@ def profile_flop_counter_mode(
                 model(*args, **kwargs)
         counts = counter.get_flop_counts()
     except Exception as error:
-        raise ProfilingError(f"FlopCounterMode could not count {type(model).__name__}: {type(error).__name__}: {error}") from error
+        raise ProfilingError(
+            f"FlopCounterMode could not count {type(model).__name__}: {type(error).__name__}: {error}"
+        ) from error
     finally:
         guard.restore()
     root = type(model).__name__

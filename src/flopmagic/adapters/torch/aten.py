@@ -88,33 +88,142 @@ def _same(op: str, **attrs: AttrValue) -> Translator:
 
 _MOVEMENT = {
     "view": [
-        "view", "_unsafe_view", "_reshape_alias", "reshape", "permute", "transpose", "t", "expand",
-        "squeeze", "unsqueeze", "slice", "select", "as_strided", "alias", "detach", "unbind",
-        "split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk", "narrow",
-        "diagonal", "lift_fresh", "view_as_real", "view_as_complex", "unfold", "_unsafe_view",
-        "movedim", "flatten", "numpy_T", "expand_as", "view_as",
+        "view",
+        "_unsafe_view",
+        "_reshape_alias",
+        "reshape",
+        "permute",
+        "transpose",
+        "t",
+        "expand",
+        "squeeze",
+        "unsqueeze",
+        "slice",
+        "select",
+        "as_strided",
+        "alias",
+        "detach",
+        "unbind",
+        "split",
+        "split_with_sizes",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "chunk",
+        "narrow",
+        "diagonal",
+        "lift_fresh",
+        "view_as_real",
+        "view_as_complex",
+        "unfold",
+        "_unsafe_view",
+        "movedim",
+        "flatten",
+        "numpy_T",
+        "expand_as",
+        "view_as",
     ],
     "copy": [
-        "clone", "contiguous", "_to_copy", "copy", "cat", "stack", "index", "index_select", "gather",
-        "scatter", "index_put", "_unsafe_index", "_unsafe_index_put", "masked_fill", "where",
-        "constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d",
-        "replication_pad1d", "replication_pad2d", "replication_pad3d", "roll", "flip", "repeat",
-        "tril", "triu", "pixel_shuffle", "pixel_unshuffle", "native_channel_shuffle",
-        "channel_shuffle", "im2col", "col2im", "masked_select", "nonzero", "lift_fresh_copy",
-        "_local_scalar_dense", "fill", "zero", "masked_scatter", "select_scatter", "slice_scatter",
-        "as_strided_scatter", "diagonal_scatter", "_pin_memory", "to", "type_as", "detach_copy",
-        "_index_put_impl", "index_fill", "repeat_interleave", "_assert_async", "_assert_tensor_metadata",
-        "_functional_assert_async", "resize", "set",
+        "clone",
+        "contiguous",
+        "_to_copy",
+        "copy",
+        "cat",
+        "stack",
+        "index",
+        "index_select",
+        "gather",
+        "scatter",
+        "index_put",
+        "_unsafe_index",
+        "_unsafe_index_put",
+        "masked_fill",
+        "where",
+        "constant_pad_nd",
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "reflection_pad3d",
+        "replication_pad1d",
+        "replication_pad2d",
+        "replication_pad3d",
+        "roll",
+        "flip",
+        "repeat",
+        "tril",
+        "triu",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "native_channel_shuffle",
+        "channel_shuffle",
+        "im2col",
+        "col2im",
+        "masked_select",
+        "nonzero",
+        "lift_fresh_copy",
+        "_local_scalar_dense",
+        "fill",
+        "zero",
+        "masked_scatter",
+        "select_scatter",
+        "slice_scatter",
+        "as_strided_scatter",
+        "diagonal_scatter",
+        "_pin_memory",
+        "to",
+        "type_as",
+        "detach_copy",
+        "_index_put_impl",
+        "index_fill",
+        "repeat_interleave",
+        "_assert_async",
+        "_assert_tensor_metadata",
+        "_functional_assert_async",
+        "resize",
+        "set",
         # gradients of views and indexing scatter dy into zeros: data movement too
-        "select_backward", "slice_backward", "index_select_backward", "diagonal_backward",
-        "unfold_backward", "narrow_copy", "expand_copy", "permute_copy", "view_copy",
+        "select_backward",
+        "slice_backward",
+        "index_select_backward",
+        "diagonal_backward",
+        "unfold_backward",
+        "narrow_copy",
+        "expand_copy",
+        "permute_copy",
+        "view_copy",
     ],
     "create": [
-        "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
-        "full_like", "arange", "linspace", "logspace", "rand", "rand_like", "randn", "randn_like",
-        "randint", "randint_like", "randperm", "bernoulli", "normal", "uniform", "exponential",
-        "scalar_tensor", "new_empty", "new_zeros", "new_ones", "new_full", "new_empty_strided",
-        "eye", "tensor", "_efficientzerotensor", "empty_permuted",
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "zeros",
+        "zeros_like",
+        "ones",
+        "ones_like",
+        "full",
+        "full_like",
+        "arange",
+        "linspace",
+        "logspace",
+        "rand",
+        "rand_like",
+        "randn",
+        "randn_like",
+        "randint",
+        "randint_like",
+        "randperm",
+        "bernoulli",
+        "normal",
+        "uniform",
+        "exponential",
+        "scalar_tensor",
+        "new_empty",
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "new_empty_strided",
+        "eye",
+        "tensor",
+        "_efficientzerotensor",
+        "empty_permuted",
     ],
 }
 for _kind, _ops in _MOVEMENT.items():
@@ -122,42 +231,132 @@ for _kind, _ops in _MOVEMENT.items():
         _register(f"aten.{_name}", _same(_kind))
 
 _UNARY = {
-    "neg": "neg", "abs": "abs", "exp": "exp", "exp2": "exp", "expm1": "exp", "log": "log",
-    "log2": "log", "log10": "log", "log1p": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
-    "reciprocal": "reciprocal", "sin": "trig", "cos": "trig", "tan": "trig", "asin": "trig",
-    "acos": "trig", "atan": "trig", "sinh": "trig", "cosh": "trig", "asinh": "trig",
-    "acosh": "trig", "atanh": "trig", "erf": "erf", "erfc": "erf", "erfinv": "erf",
-    "floor": "round", "ceil": "round", "round": "round", "trunc": "round", "frac": "round",
-    "sign": "sign", "sgn": "sign", "isnan": "compare", "isinf": "compare", "isfinite": "compare",
-    "isposinf": "compare", "isneginf": "compare", "nan_to_num": "nan_to_num", "square": "square",
-    "logical_not": "compare", "bitwise_not": "compare", "signbit": "compare",
+    "neg": "neg",
+    "abs": "abs",
+    "exp": "exp",
+    "exp2": "exp",
+    "expm1": "exp",
+    "log": "log",
+    "log2": "log",
+    "log10": "log",
+    "log1p": "log",
+    "sqrt": "sqrt",
+    "rsqrt": "rsqrt",
+    "reciprocal": "reciprocal",
+    "sin": "trig",
+    "cos": "trig",
+    "tan": "trig",
+    "asin": "trig",
+    "acos": "trig",
+    "atan": "trig",
+    "sinh": "trig",
+    "cosh": "trig",
+    "asinh": "trig",
+    "acosh": "trig",
+    "atanh": "trig",
+    "erf": "erf",
+    "erfc": "erf",
+    "erfinv": "erf",
+    "floor": "round",
+    "ceil": "round",
+    "round": "round",
+    "trunc": "round",
+    "frac": "round",
+    "sign": "sign",
+    "sgn": "sign",
+    "isnan": "compare",
+    "isinf": "compare",
+    "isfinite": "compare",
+    "isposinf": "compare",
+    "isneginf": "compare",
+    "nan_to_num": "nan_to_num",
+    "square": "square",
+    "logical_not": "compare",
+    "bitwise_not": "compare",
+    "signbit": "compare",
     # binary, priced per output element
-    "mul": "mul", "div": "div", "true_divide": "div", "floor_divide": "div", "pow": "pow",
-    "float_power": "pow", "maximum": "maximum", "minimum": "minimum", "fmax": "maximum",
-    "fmin": "minimum", "remainder": "remainder", "fmod": "fmod", "atan2": "atan2",
-    "eq": "compare", "ne": "compare", "lt": "compare", "le": "compare", "gt": "compare",
-    "ge": "compare", "logical_and": "compare", "logical_or": "compare", "logical_xor": "compare",
-    "bitwise_and": "compare", "bitwise_or": "compare", "bitwise_xor": "compare",
-    "bitwise_left_shift": "compare", "bitwise_right_shift": "compare", "__and__": "compare",
-    "__or__": "compare", "hypot": "hypot", "lerp": "lerp", "xlogy": "mul", "copysign": "sign",
+    "mul": "mul",
+    "div": "div",
+    "true_divide": "div",
+    "floor_divide": "div",
+    "pow": "pow",
+    "float_power": "pow",
+    "maximum": "maximum",
+    "minimum": "minimum",
+    "fmax": "maximum",
+    "fmin": "minimum",
+    "remainder": "remainder",
+    "fmod": "fmod",
+    "atan2": "atan2",
+    "eq": "compare",
+    "ne": "compare",
+    "lt": "compare",
+    "le": "compare",
+    "gt": "compare",
+    "ge": "compare",
+    "logical_and": "compare",
+    "logical_or": "compare",
+    "logical_xor": "compare",
+    "bitwise_and": "compare",
+    "bitwise_or": "compare",
+    "bitwise_xor": "compare",
+    "bitwise_left_shift": "compare",
+    "bitwise_right_shift": "compare",
+    "__and__": "compare",
+    "__or__": "compare",
+    "hypot": "hypot",
+    "lerp": "lerp",
+    "xlogy": "mul",
+    "copysign": "sign",
     "rsub": "sub",
     # activations
-    "relu": "relu", "hardtanh": "hardtanh", "threshold": "threshold", "leaky_relu": "leaky_relu",
-    "_prelu_kernel": "prelu", "elu": "elu", "sigmoid": "sigmoid", "hardsigmoid": "hardsigmoid",
-    "tanh": "tanh", "silu": "silu", "hardswish": "hardswish", "softplus": "softplus", "mish": "mish",
+    "relu": "relu",
+    "hardtanh": "hardtanh",
+    "threshold": "threshold",
+    "leaky_relu": "leaky_relu",
+    "_prelu_kernel": "prelu",
+    "elu": "elu",
+    "sigmoid": "sigmoid",
+    "hardsigmoid": "hardsigmoid",
+    "tanh": "tanh",
+    "silu": "silu",
+    "hardswish": "hardswish",
+    "softplus": "softplus",
+    "mish": "mish",
     "native_dropout": "dropout",
 }
 for _name, _op in _UNARY.items():
     _register(f"aten.{_name}", _same(_op))
 
 _REDUCE = {
-    "sum": "sum", "mean": "mean", "prod": "prod", "amax": "max", "amin": "min", "max": "max",
-    "min": "min", "argmax": "argmax", "argmin": "argmin", "var": "var", "std": "std",
-    "linalg_vector_norm": "norm", "norm": "norm", "logsumexp": "logsumexp", "cumsum": "cumsum",
-    "cumprod": "cumprod", "any": "compare", "all": "compare", "count_nonzero": "compare",
-    "_log_softmax": "log_softmax", "_softmax": "softmax", "_safe_softmax": "softmax",
-    "_masked_softmax": "softmax", "var_mean": "var", "std_mean": "std", "aminmax": "max",
-    "cummax": "max", "cummin": "min",
+    "sum": "sum",
+    "mean": "mean",
+    "prod": "prod",
+    "amax": "max",
+    "amin": "min",
+    "max": "max",
+    "min": "min",
+    "argmax": "argmax",
+    "argmin": "argmin",
+    "var": "var",
+    "std": "std",
+    "linalg_vector_norm": "norm",
+    "norm": "norm",
+    "logsumexp": "logsumexp",
+    "cumsum": "cumsum",
+    "cumprod": "cumprod",
+    "any": "compare",
+    "all": "compare",
+    "count_nonzero": "compare",
+    "_log_softmax": "log_softmax",
+    "_softmax": "softmax",
+    "_safe_softmax": "softmax",
+    "_masked_softmax": "softmax",
+    "var_mean": "var",
+    "std_mean": "std",
+    "aminmax": "max",
+    "cummax": "max",
+    "cummin": "min",
 }
 
 
@@ -255,7 +454,13 @@ def _convolution(a: Bound, out: Any) -> OpSpec:
     return _conv_spec(a["input"], a["weight"], a.get("bias"), bool(a.get("transposed", False)), a.get("groups", 1), out)
 
 
-@translates("aten._slow_conv2d_forward", "aten.thnn_conv2d", "aten.slow_conv3d_forward", "aten.slow_conv_dilated2d", "aten.slow_conv_dilated3d")
+@translates(
+    "aten._slow_conv2d_forward",
+    "aten.thnn_conv2d",
+    "aten.slow_conv3d_forward",
+    "aten.slow_conv_dilated2d",
+    "aten.slow_conv_dilated3d",
+)
 def _slow_conv(a: Bound, out: Any) -> OpSpec:
     return _conv_spec(a["self"], a["weight"], a.get("bias"), False, 1, out)
 
@@ -293,7 +498,9 @@ def _scaled_mm(a: Bound, out: Any) -> OpSpec:
 # -- attention --------------------------------------------------------------------------
 
 
-def _attention(q: Any, k: Any, v: Any, out: Any, *, causal: Any, mask: Any, dropout: Any, layout: str = "bhle") -> OpSpec:
+def _attention(
+    q: Any, k: Any, v: Any, out: Any, *, causal: Any, mask: Any, dropout: Any, layout: str = "bhle"
+) -> OpSpec:
     shapes = [shape_of(t) for t in (q, k, v)]
     if layout == "blhe":  # flash/efficient kernels take [B, L, H, E]
         shapes = [(s[0], s[2], s[1], s[3]) for s in shapes]
@@ -324,7 +531,14 @@ def _sdpa(a: Bound, out: Any) -> OpSpec:
 def _flash_forward(a: Bound, out: Any) -> OpSpec:
     causal = a.get("is_causal", bool(a.get("custom_mask_type", 0)))
     return _attention(
-        a["query"], a["key"], a["value"], out, causal=causal, mask=a.get("bias"), dropout=a.get("dropout_p"), layout="blhe"
+        a["query"],
+        a["key"],
+        a["value"],
+        out,
+        causal=causal,
+        mask=a.get("bias"),
+        dropout=a.get("dropout_p"),
+        layout="blhe",
     )
 
 
@@ -381,15 +595,30 @@ def _encoder_layer(a: Bound, out: Any) -> OpSpec:
 # -- normalization ------------------------------------------------------------------------
 
 
-@translates("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten._native_batch_norm_legit_functional", "aten.cudnn_batch_norm", "aten.miopen_batch_norm", "aten._batch_norm_with_update", "aten._batch_norm_with_update_functional")
+@translates(
+    "aten.native_batch_norm",
+    "aten._native_batch_norm_legit",
+    "aten._native_batch_norm_legit_functional",
+    "aten.cudnn_batch_norm",
+    "aten.miopen_batch_norm",
+    "aten._batch_norm_with_update",
+    "aten._batch_norm_with_update_functional",
+)
 def _batch_norm(a: Bound, out: Any) -> OpSpec:
     training = a.get("training", True)
-    return OpSpec("batch_norm", (shape_of(a["input"]),), (_out(out),), {"training": bool(training), "affine": a.get("weight") is not None})
+    return OpSpec(
+        "batch_norm",
+        (shape_of(a["input"]),),
+        (_out(out),),
+        {"training": bool(training), "affine": a.get("weight") is not None},
+    )
 
 
 @translates("aten._native_batch_norm_legit_no_training", "aten._batch_norm_no_update")
 def _batch_norm_eval(a: Bound, out: Any) -> OpSpec:
-    return OpSpec("batch_norm", (shape_of(a["input"]),), (_out(out),), {"training": False, "affine": a.get("weight") is not None})
+    return OpSpec(
+        "batch_norm", (shape_of(a["input"]),), (_out(out),), {"training": False, "affine": a.get("weight") is not None}
+    )
 
 
 @translates("aten.native_layer_norm")
@@ -398,18 +627,32 @@ def _layer_norm(a: Bound, out: Any) -> OpSpec:
         "layer_norm",
         (shape_of(a["input"]),),
         (_out(out),),
-        {"normalized_ndim": len(a["normalized_shape"]), "weight": a.get("weight") is not None, "bias": a.get("bias") is not None},
+        {
+            "normalized_ndim": len(a["normalized_shape"]),
+            "weight": a.get("weight") is not None,
+            "bias": a.get("bias") is not None,
+        },
     )
 
 
 @translates("aten.native_group_norm")
 def _group_norm(a: Bound, out: Any) -> OpSpec:
-    return OpSpec("group_norm", (shape_of(a["input"]),), (_out(out),), {"groups": int(a["group"]), "affine": a.get("weight") is not None})
+    return OpSpec(
+        "group_norm",
+        (shape_of(a["input"]),),
+        (_out(out),),
+        {"groups": int(a["group"]), "affine": a.get("weight") is not None},
+    )
 
 
 @translates("aten._fused_rms_norm")
 def _rms_norm(a: Bound, out: Any) -> OpSpec:
-    return OpSpec("rms_norm", (shape_of(a["input"]),), (_out(out),), {"normalized_ndim": len(a["normalized_shape"]), "weight": a.get("weight") is not None})
+    return OpSpec(
+        "rms_norm",
+        (shape_of(a["input"]),),
+        (_out(out),),
+        {"normalized_ndim": len(a["normalized_shape"]), "weight": a.get("weight") is not None},
+    )
 
 
 # -- pooling and resizing ---------------------------------------------------------------------
@@ -430,7 +673,18 @@ def _pool(op: str) -> Translator:
     return translate
 
 
-_register(["aten.max_pool2d_with_indices", "aten.max_pool3d_with_indices", "aten.max_pool1d", "aten.max_pool2d", "aten.max_pool3d", "aten.mkldnn_max_pool2d", "aten.max_pool1d_with_indices"], _pool("max_pool"))
+_register(
+    [
+        "aten.max_pool2d_with_indices",
+        "aten.max_pool3d_with_indices",
+        "aten.max_pool1d",
+        "aten.max_pool2d",
+        "aten.max_pool3d",
+        "aten.mkldnn_max_pool2d",
+        "aten.max_pool1d_with_indices",
+    ],
+    _pool("max_pool"),
+)
 _register(["aten.avg_pool1d", "aten.avg_pool2d", "aten.avg_pool3d"], _pool("avg_pool"))
 
 
@@ -441,15 +695,32 @@ def _adaptive(op: str) -> Translator:
     return translate
 
 
-_register(["aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d"], _adaptive("adaptive_avg_pool"))
-_register(["aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d"], _adaptive("adaptive_max_pool"))
+_register(
+    [
+        "aten._adaptive_avg_pool2d",
+        "aten._adaptive_avg_pool3d",
+        "aten.adaptive_avg_pool1d",
+        "aten.adaptive_avg_pool2d",
+        "aten.adaptive_avg_pool3d",
+    ],
+    _adaptive("adaptive_avg_pool"),
+)
+_register(
+    ["aten.adaptive_max_pool1d", "aten.adaptive_max_pool2d", "aten.adaptive_max_pool3d"], _adaptive("adaptive_max_pool")
+)
 
 _RESIZE = {
-    "upsample_nearest1d": "nearest", "upsample_nearest2d": "nearest", "upsample_nearest3d": "nearest",
-    "_upsample_nearest_exact1d": "nearest", "_upsample_nearest_exact2d": "nearest",
-    "_upsample_nearest_exact3d": "nearest", "upsample_linear1d": "linear",
-    "upsample_bilinear2d": "bilinear", "_upsample_bilinear2d_aa": "bilinear",
-    "upsample_trilinear3d": "trilinear", "upsample_bicubic2d": "bicubic",
+    "upsample_nearest1d": "nearest",
+    "upsample_nearest2d": "nearest",
+    "upsample_nearest3d": "nearest",
+    "_upsample_nearest_exact1d": "nearest",
+    "_upsample_nearest_exact2d": "nearest",
+    "_upsample_nearest_exact3d": "nearest",
+    "upsample_linear1d": "linear",
+    "upsample_bilinear2d": "bilinear",
+    "_upsample_bilinear2d_aa": "bilinear",
+    "upsample_trilinear3d": "trilinear",
+    "upsample_bicubic2d": "bicubic",
     "_upsample_bicubic2d_aa": "bicubic",
 }
 
@@ -538,10 +809,17 @@ def _grad(op: str, **attrs: AttrValue) -> Translator:
 
 
 _ACTIVATION_GRADS = {
-    "threshold_backward": "relu", "hardtanh_backward": "hardtanh", "leaky_relu_backward": "leaky_relu",
-    "elu_backward": "elu", "sigmoid_backward": "sigmoid", "tanh_backward": "tanh",
-    "silu_backward": "silu", "hardswish_backward": "hardswish", "hardsigmoid_backward": "hardsigmoid",
-    "softplus_backward": "softplus", "mish_backward": "mish",
+    "threshold_backward": "relu",
+    "hardtanh_backward": "hardtanh",
+    "leaky_relu_backward": "leaky_relu",
+    "elu_backward": "elu",
+    "sigmoid_backward": "sigmoid",
+    "tanh_backward": "tanh",
+    "silu_backward": "silu",
+    "hardswish_backward": "hardswish",
+    "hardsigmoid_backward": "hardsigmoid",
+    "softplus_backward": "softplus",
+    "mish_backward": "mish",
 }
 for _name, _fn in _ACTIVATION_GRADS.items():
     _register(f"aten.{_name}", _grad("activation_backward", fn=_fn))
@@ -550,7 +828,9 @@ for _name, _fn in _ACTIVATION_GRADS.items():
 @translates("aten.gelu_backward")
 def _gelu_backward(a: Bound, out: Any) -> OpSpec:
     grad = shape_of(a["grad_output"])
-    return OpSpec("activation_backward", (grad,), (grad,), {"fn": "gelu_tanh" if a.get("approximate") == "tanh" else "gelu"})
+    return OpSpec(
+        "activation_backward", (grad,), (grad,), {"fn": "gelu_tanh" if a.get("approximate") == "tanh" else "gelu"}
+    )
 
 
 _register(["aten._softmax_backward_data", "aten._log_softmax_backward_data"], _grad("softmax_backward"))
@@ -569,19 +849,37 @@ def _resize_backward(mode: str) -> Translator:
 
 for _name, _mode in _RESIZE.items():
     _register(f"aten.{_name}_backward", _resize_backward(_mode))
-_register(["aten.native_layer_norm_backward", "aten.native_group_norm_backward", "aten._fused_rms_norm_backward"], _grad("norm_backward", training=True, weight=True))
-_register(["aten.embedding_dense_backward", "aten._embedding_bag_backward", "aten._embedding_bag_dense_backward"], _grad("embedding_backward"))
+_register(
+    ["aten.native_layer_norm_backward", "aten.native_group_norm_backward", "aten._fused_rms_norm_backward"],
+    _grad("norm_backward", training=True, weight=True),
+)
+_register(
+    ["aten.embedding_dense_backward", "aten._embedding_bag_backward", "aten._embedding_bag_dense_backward"],
+    _grad("embedding_backward"),
+)
 _register(["aten.native_dropout_backward"], _same("mul"))
 
 
-@translates("aten.native_batch_norm_backward", "aten.cudnn_batch_norm_backward", "aten.miopen_batch_norm_backward", "aten.batch_norm_backward")
+@translates(
+    "aten.native_batch_norm_backward",
+    "aten.cudnn_batch_norm_backward",
+    "aten.miopen_batch_norm_backward",
+    "aten.batch_norm_backward",
+)
 def _batch_norm_backward(a: Bound, out: Any) -> OpSpec:
     grad = shape_of(a["grad_out"])
     training = a.get("train", a.get("update", True))
-    return OpSpec("norm_backward", (grad,), (grad,), {"training": bool(training), "weight": a.get("weight") is not None})
+    return OpSpec(
+        "norm_backward", (grad,), (grad,), {"training": bool(training), "weight": a.get("weight") is not None}
+    )
 
 
-@translates("aten.max_pool2d_with_indices_backward", "aten.max_pool3d_with_indices_backward", "aten.adaptive_max_pool2d_backward", "aten.adaptive_max_pool3d_backward")
+@translates(
+    "aten.max_pool2d_with_indices_backward",
+    "aten.max_pool3d_with_indices_backward",
+    "aten.adaptive_max_pool2d_backward",
+    "aten.adaptive_max_pool3d_backward",
+)
 def _max_pool_backward(a: Bound, out: Any) -> OpSpec:
     grad = shape_of(a["grad_output"])
     return OpSpec("pool_backward", (grad,), (_out(out),), {"mode": "max"})
@@ -600,4 +898,3 @@ def _avg_pool_backward(a: Bound, out: Any) -> OpSpec:
 def _adaptive_avg_backward(a: Bound, out: Any) -> OpSpec:
     # Spreading each output's gradient over its window: one add per input element.
     return OpSpec("pool_backward", (_out(out),), (_out(out),), {"mode": "scatter"})
-

@@ -33,10 +33,10 @@ def torch_versions() -> dict[str, str]:
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for param in model.parameters():
+        return param.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -72,7 +72,9 @@ def make_inputs(
         )
     for shape in shapes:
         if any(d <= 0 for d in shape):
-            raise ProfilingError(f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1")
+            raise ProfilingError(
+                f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1"
+            )
     target = torch.device(device) if device is not None else _model_device(model)
     kind = dtype or _float_dtype(model)
     tensors = []
@@ -98,7 +100,7 @@ def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 def _signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
-    from torch.utils._pytree import tree_flatten_with_path, keystr
+    from torch.utils._pytree import keystr, tree_flatten_with_path
 
     infos = []
     for prefix, tree in (("args", list(args)), ("kwargs", dict(kwargs))):
@@ -114,7 +116,9 @@ def _signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Tensor
 def _surrogate_loss(output: Any) -> torch.Tensor:
     from torch.utils._pytree import tree_leaves
 
-    leaves = [t for t in tree_leaves(output) if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()]
+    leaves = [
+        t for t in tree_leaves(output) if isinstance(t, torch.Tensor) and t.requires_grad and t.is_floating_point()
+    ]
     if not leaves:
         raise ProfilingError(
             "training=True needs an output that depends on parameters with requires_grad=True; "

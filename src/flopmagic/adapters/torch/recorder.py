@@ -144,9 +144,9 @@ def output_shapes(output: Any) -> tuple[Shape, ...]:
     return tuple(shape_of(t) for t in leaves if isinstance(t, torch.Tensor))
 
 
-class _Mode(TorchDispatchMode):
+class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def __init__(self, recorder: Recorder) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.recorder = recorder
         self.cache: dict[Any, _OpInfo] = {}
 
@@ -294,7 +294,7 @@ class Recorder:
                 continue
             visited.add(node)
             self._node_scope.setdefault(node, owner)
-            pending.extend(next_node for next_node, _ in node.next_functions)
+            pending.extend(next_node for next_node, _ in node.next_functions if next_node is not None)
 
     @contextlib.contextmanager
     def hooks(self) -> Iterator[None]:
@@ -322,7 +322,12 @@ class Recorder:
         self.append(info.native, spec, tensors_in, tensors_out, note)
 
     def append(
-        self, native: str, spec: OpSpec | None, tensors_in: list[torch.Tensor], tensors_out: list[torch.Tensor], note: str
+        self,
+        native: str,
+        spec: OpSpec | None,
+        tensors_in: list[torch.Tensor],
+        tensors_out: list[torch.Tensor],
+        note: str,
     ) -> None:
         root, scope, module_type = self._current()
         floating = any(t.is_floating_point() or t.is_complex() for t in tensors_in + tensors_out)

@@ -44,9 +44,7 @@ class ModelStateGuard:
         self.modules = list(model.modules())
         self.training = [m.training for m in self.modules]
         self.hooks = [{name: dict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)} for m in self.modules]
-        self.param_slots = [
-            (m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None
-        ]
+        self.param_slots = [(m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None]
         params = list(model.parameters())
         self.params = params
         self.requires_grad = [p.requires_grad for p in params]
