@@ -38,3 +38,21 @@ def golden(request: pytest.FixtureRequest):
             pytest.fail(f"output differs from {path} (pytest --update-golden rewrites it):\n{diff}")
 
     return check
+
+
+@pytest.fixture(scope="session")
+def spec_profile():
+    """Profile a spec on meta tensors once per architecture for the whole session
+    (the torchvision walk and the claims audit build the same ~90 models)."""
+    import flopmagic
+    from flopmagic.specs import architecture_key
+
+    cache: dict = {}
+
+    def get(spec: str):
+        key = architecture_key(spec)
+        if key not in cache:
+            cache[key] = flopmagic.profile(spec, device="meta")
+        return cache[key]
+
+    return get

@@ -58,10 +58,10 @@ def test_the_walk_covers_the_classification_zoo():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(GROUPS), ids=lambda k: f"{k[0]}@{k[2]}")
-def test_paper_macs_and_params_match_the_weights_metadata(key):
+def test_paper_macs_and_params_match_the_weights_metadata(key, spec_profile):
     name, _, resolution = key
     weights = GROUPS[key]
-    profile = flopmagic.profile(f"torchvision:{name}@{weights[0].name}", device="meta", convention="paper")
+    profile = spec_profile(f"torchvision:{name}@{weights[0].name}").under("paper")
     assert profile.inputs[0].shape == (1, 3, resolution, resolution)
     assert profile.unsupported() == {}
     for w in weights:

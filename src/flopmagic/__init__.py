@@ -17,7 +17,7 @@ from typing import Any
 
 from ._version import __version__
 from .aggregate import Row
-from .api import BACKENDS, profile
+from .api import BACKENDS, audit, profile
 from .conventions import Convention, conventions, get_convention
 from .errors import FlopmagicError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
@@ -42,6 +42,7 @@ __all__ = [
     "TensorInfo",
     "Totals",
     "__version__",
+    "audit",
     "conventions",
     "format_count",
     "formula",

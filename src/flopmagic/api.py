@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .adapters import detect_framework
 from .conventions import get_convention
 from .errors import ProfilingError
 from .pricing import Override
 from .schema import ModelProfile
+
+if TYPE_CHECKING:
+    from .auditor import Verdict
 from .specs import LoadedModel, load_spec
 
-__all__ = ["BACKENDS", "profile"]
+__all__ = ["BACKENDS", "audit", "profile"]
 
 # backend -> the frameworks it can count
 BACKENDS: dict[str, tuple[str, ...]] = {
@@ -132,3 +135,35 @@ def _run(
     from .adapters.onnx import profile_onnx
 
     return profile_onnx(model, input_shape=input_shape, dims=dims, overrides=overrides, name=name)
+
+
+def audit(
+    model: Any,
+    claim: str,
+    params_claim: str | None = None,
+    tolerance: float | None = None,
+    *,
+    binary: bool = False,
+    source: str = "",
+    **profile_options: Any,
+) -> Verdict:
+    """Audit a published compute claim ("4.1 GFLOPs") against a model.
+
+    ``model`` is a :class:`ModelProfile` (from ``backend="flopmagic"``) or anything
+    :func:`profile` takes, with its options (``input_shape=...``, ``device=...``).
+    Returns a :class:`~flopmagic.audit.Verdict`: what the number is (MACs labelled
+    as FLOPs, true FLOPs, a binary prefix, a partial count, or a mismatch), what it
+    matched and by how much.
+    """
+    from .auditor import DEFAULT_TOLERANCE
+    from .auditor import audit as audit_profile
+
+    measured = model if isinstance(model, ModelProfile) else profile(model, **profile_options)
+    return audit_profile(
+        measured,
+        claim,
+        params_claim,
+        DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        binary=binary,
+        source=source,
+    )

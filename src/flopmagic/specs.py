@@ -20,7 +20,7 @@ from typing import Any
 from .adapters import Framework, detect_framework
 from .errors import SpecError
 
-__all__ = ["LoadedModel", "load_spec", "parse_input_shape"]
+__all__ = ["LoadedModel", "architecture_key", "load_spec", "parse_input_shape"]
 
 InputMaker = Callable[[Any], Any]
 
@@ -236,3 +236,17 @@ def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     raise SpecError(
         f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory"
     )
+
+
+def architecture_key(spec: str) -> tuple[Any, ...]:
+    """Specs that build the same architecture at the same input size share a key
+    (``resnet50@IMAGENET1K_V1`` and ``@IMAGENET1K_V2``), so callers can profile once."""
+    prefix, _, rest = spec.strip().partition(":")
+    if prefix == "torchvision" and rest:
+        name, _, weights = rest.partition("@")
+        try:
+            kwargs, resolution = torchvision_build_args(name, weights or None)
+        except Exception:  # unknown name or weights: let load_spec report it
+            return (spec,)
+        return ("torchvision", name, tuple(sorted(kwargs.items())), resolution)
+    return (spec,)
