@@ -17,16 +17,19 @@ from typing import Any
 
 from ._version import __version__
 from .aggregate import Row
-from .api import BACKENDS, audit, profile
+from .api import BACKENDS, audit, compare, profile
+from .compare import Comparison
 from .conventions import Convention, conventions, get_convention
 from .errors import FlopmagicError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
+from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
 from .units import ParsedQuantity, QuantityParseError, format_count, parse_quantity
 
 __all__ = [
     "BACKENDS",
     "SCHEMA_VERSION",
+    "Comparison",
     "Convention",
     "Cost",
     "FlopmagicError",
@@ -37,12 +40,14 @@ __all__ = [
     "ParsedQuantity",
     "ProfilingError",
     "QuantityParseError",
+    "Report",
     "Row",
     "SpecError",
     "TensorInfo",
     "Totals",
     "__version__",
     "audit",
+    "compare",
     "conventions",
     "format_count",
     "formula",

@@ -13,9 +13,10 @@ from .schema import ModelProfile
 
 if TYPE_CHECKING:
     from .auditor import Verdict
+    from .compare import Align, By, Comparison
 from .specs import LoadedModel, load_spec
 
-__all__ = ["BACKENDS", "audit", "profile"]
+__all__ = ["BACKENDS", "audit", "compare", "profile"]
 
 # backend -> the frameworks it can count
 BACKENDS: dict[str, tuple[str, ...]] = {
@@ -167,3 +168,29 @@ def audit(
         binary=binary,
         source=source,
     )
+
+
+def compare(
+    models: Sequence[Any],
+    *,
+    by: By = "type",
+    depth: int = 1,
+    align: Align = "auto",
+    labels: Sequence[str] | None = None,
+    conventions: Sequence[str] | None = None,
+    **profile_options: Any,
+) -> Comparison:
+    """Put several models, frameworks, backends or conventions side by side.
+
+    ``models`` are :class:`ModelProfile` objects or anything :func:`profile`
+    takes (profiled with ``profile_options``). With ``conventions``, each model
+    is shown once per convention (one model under ``["flopmagic", "paper",
+    "fvcore"]`` reconciles the tools' numbers). Rows are aligned by op type
+    (``by="type"``) or by stage/layer (``"stage"`` cuts layer paths at ``depth``).
+    """
+    from .compare import compare_profiles
+
+    profiles = [m if isinstance(m, ModelProfile) else profile(m, **profile_options) for m in models]
+    if conventions:
+        profiles = [p.under(c) for p in profiles for c in conventions]
+    return compare_profiles(profiles, by=by, depth=depth, align=align, labels=labels)

@@ -92,6 +92,41 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from .compare import compare_profiles
+    from .render.compare import comparison_table
+
+    if len(args.specs) < 2 and not args.conventions:
+        raise FlopmagicError("compare needs two or more models, or one model with --conventions a,b,...")
+    profiles = [_profile_spec(args, spec) for spec in args.specs]
+    if args.conventions:
+        names = [c.strip() for c in args.conventions.split(",") if c.strip()]
+        from .conventions import get_convention
+
+        for name in names:
+            get_convention(name)
+        profiles = [p.under(c) for p in profiles for c in names]
+    comparison = compare_profiles(profiles, by=args.by, depth=args.depth or 1)
+    if args.format == "json":
+        json.dump(comparison.to_dict(), out, indent=2)
+        out.write("\n")
+    elif args.format == "csv":
+        from .render.csv import render_table_csv
+
+        out.write(render_table_csv(comparison_table(comparison, args.unit if args.unit != "both" else "macs")[0]))
+    elif args.format == "markdown":
+        from .render.markdown import render_table_markdown
+
+        for quantity in ("macs", "flops") if args.unit == "both" else (args.unit,):
+            out.write(render_table_markdown(comparison_table(comparison, quantity)[0]) + "\n\n")
+    else:
+        from .render.compare import render_comparison_text
+
+        quantities = ("macs", "flops") if args.unit == "both" else (args.unit,)
+        out.write(render_comparison_text(comparison, quantities) + "\n")
+    return 0
+
+
 class _Progress:
     """Progress on stderr: a bar redrawn in place on a terminal, a line per step in logs."""
 
@@ -205,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(handler=_cmd_profile)
+
+    c = sub.add_parser("compare", help="several models, frameworks or conventions side by side")
+    c.add_argument("specs", nargs="+", help="model specs (see profile)")
+    _add_run_options(c)
+    c.add_argument("--conventions", help="show each model under these conventions, e.g. flopmagic,paper,fvcore")
+    c.add_argument(
+        "--by", choices=("type", "stage", "layer"), default="type", help="align rows by op type, stage or layer"
+    )
+    c.add_argument("--depth", type=int, help="for --by stage: cut layer paths at this depth (default 1)")
+    c.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
+    c.add_argument("--format", choices=FORMATS, default="table")
+    c.set_defaults(handler=_cmd_compare)
 
     a = sub.add_parser("audit", help="say what a published FLOPs/MACs claim is")
     a.add_argument("spec", nargs="?", help="the model the claim is about (a spec, as for profile)")

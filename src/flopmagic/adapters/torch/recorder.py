@@ -91,6 +91,7 @@ class Root:
     layers: dict[str, LayerState] = field(default_factory=dict)
     runs: int = 0
     input_shapes: tuple[Shape, ...] = ()
+    first_call: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +181,9 @@ class Recorder:
         self.loose: list[RawCall] = []  # ops outside any module (the magic reports them)
         self.param_numel: dict[int, int] = {}
         self._keep: list[torch.Tensor] = []
-        self.phase: Phase = "forward"
+        # None: tell forward from backward by asking the autograd engine (capture mode,
+        # where the user's own code may call backward()).
+        self.phase: Phase | None = "forward"
         self._stack: list[tuple[Root, str, str, list[Any]]] = []
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
@@ -236,8 +239,13 @@ class Recorder:
         return total
 
     # -- scopes ---------------------------------------------------------------------------
-    def _current(self) -> tuple[Root | None, str, str]:
-        if self.phase == "backward":
+    def _phase(self) -> Phase:
+        if self.phase is not None:
+            return self.phase
+        return "backward" if torch._C._current_autograd_node() is not None else "forward"
+
+    def _current(self, phase: Phase) -> tuple[Root | None, str, str]:
+        if phase == "backward":
             node = torch._C._current_autograd_node()
             tagged = self._node_scope.get(node) if node is not None else None
             if tagged is not None:
@@ -257,8 +265,6 @@ class Recorder:
         else:
             root = self.roots.get(id(module)) or self.add_root(module)
             root.runs += 1
-            if not root.input_shapes:
-                root.input_shapes = output_shapes(args)
         scope = root.names.get(id(module))
         if scope is None:  # a module outside the root's tree (built during forward)
             parent = self._stack[-1][1] if self._stack else ""
@@ -270,10 +276,13 @@ class Recorder:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
         self._stack.append((root, scope, type(module).__name__, stops))
 
-    def _post_hook(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+    def _post_hook(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
         if not self._stack:
             return
         root, scope, module_type, stops = self._stack.pop()
+        if not self._stack and root.first_call is None:  # the root's first call: remember its inputs
+            root.first_call = (tuple(args), dict(kwargs))
+            root.input_shapes = output_shapes((args, kwargs))
         layer = root.layers[scope]
         layer.calls += 1
         if layer.calls == 1:
@@ -300,7 +309,7 @@ class Recorder:
     def hooks(self) -> Iterator[None]:
         """Install the global module hooks; always removed, also on error."""
         pre = torch.nn.modules.module.register_module_forward_pre_hook(self._pre_hook)
-        post = torch.nn.modules.module.register_module_forward_hook(self._post_hook, always_call=True)
+        post = torch.nn.modules.module.register_module_forward_hook(self._post_hook, with_kwargs=True, always_call=True)
         try:
             yield
         finally:
@@ -329,7 +338,8 @@ class Recorder:
         tensors_out: list[torch.Tensor],
         note: str,
     ) -> None:
-        root, scope, module_type = self._current()
+        phase = self._phase()
+        root, scope, module_type = self._current(phase)
         floating = any(t.is_floating_point() or t.is_complex() for t in tensors_in + tensors_out)
         params = self._params_read(tensors_in)
         if spec is not None and spec.op == "matmul" and params:
@@ -340,7 +350,7 @@ class Recorder:
             scope=scope,
             module_type=module_type,
             params=params,
-            phase=self.phase,
+            phase=phase,
             floating=floating,
             inputs=tuple(shape_of(t) for t in tensors_in),
             outputs=tuple(shape_of(t) for t in tensors_out),

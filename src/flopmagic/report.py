@@ -1,0 +1,197 @@
+"""A report: one or more profiles (and audit verdicts), rendered for wherever it is shown.
+
+``%%profile`` displays one and ``-o VAR`` stores it. In a notebook it is HTML, in a
+terminal text; programs take ``to_dict``/``to_json``/``to_csv``/``to_markdown``/
+``to_pandas``; ``plot`` draws the biggest layers or op types (matplotlib).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .render.tables import Unit, View, profile_table
+from .schema import ModelProfile
+
+if TYPE_CHECKING:
+    from .auditor import Verdict
+    from .compare import Comparison
+
+__all__ = ["Report"]
+
+
+class Report:
+    """Profiles with display options. Index by model name: ``report["resnet50"]``."""
+
+    def __init__(
+        self,
+        profiles: Sequence[ModelProfile],
+        *,
+        by: View = "layer",
+        depth: int | None = None,
+        unit: Unit = "both",
+        top: int | None = None,
+        verdicts: Sequence[Verdict] = (),
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.profiles = tuple(profiles)
+        self.by: View = by
+        self.depth = depth
+        self.unit: Unit = unit
+        self.top = top
+        self.verdicts = tuple(verdicts)
+        self.notes = tuple(notes)
+
+    # -- access ---------------------------------------------------------------------
+    @property
+    def profile(self) -> ModelProfile:
+        """The (first) profile."""
+        if not self.profiles:
+            raise ValueError("this report has no profile: " + "; ".join(self.notes or ("nothing was run",)))
+        return self.profiles[0]
+
+    def __getitem__(self, name: str) -> ModelProfile:
+        for profile in self.profiles:
+            if profile.model == name:
+                return profile
+        raise KeyError(f"no model {name!r} in this report; it has: {', '.join(p.model for p in self.profiles)}")
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The profiles side by side by op type, when there are several."""
+        if len(self.profiles) < 2:
+            return None
+        from .compare import compare_profiles
+
+        return compare_profiles(self.profiles, by="type")
+
+    # -- rendering --------------------------------------------------------------------
+    def _table(self, profile: ModelProfile) -> Any:
+        return profile_table(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
+
+    def to_text(self) -> str:
+        from .render.compare import render_comparison_text
+        from .render.text import render_profile_text
+
+        parts = [
+            render_profile_text(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top) for p in self.profiles
+        ]
+        comparison = self.comparison
+        if comparison is not None:
+            parts.insert(0, render_comparison_text(comparison))
+        parts.extend(str(v) for v in self.verdicts)
+        parts.extend(self.notes)
+        return "\n\n".join(parts)
+
+    def to_html(self) -> str:
+        from .render.compare import render_comparison_html
+        from .render.html import STYLE, _e, render_profile_html
+
+        parts = [STYLE, "<div class='flopmagic'>"]
+        comparison = self.comparison
+        if comparison is not None:
+            parts.append(render_comparison_html(comparison))
+        for profile in self.profiles:
+            parts.append(render_profile_html(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top))
+        for verdict in self.verdicts:
+            parts.append(verdict._repr_mimebundle_()["text/html"])
+        parts.extend(f"<p class='fm-note'>{_e(n)}</p>" for n in self.notes)
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.to_text(), "text/html": self.to_html()}
+
+    def __repr__(self) -> str:
+        models = ", ".join(f"{p.model}: {p.macs:,} MACs" for p in self.profiles) or "empty"
+        return f"<flopmagic.Report {models}>"
+
+    # -- exports ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        comparison = self.comparison
+        return {
+            "profiles": [p.to_dict() for p in self.profiles],
+            "comparison": comparison.to_dict() if comparison is not None else None,
+            "audits": [v.to_dict() for v in self.verdicts],
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_markdown(self) -> str:
+        from .render.markdown import render_profile_markdown
+
+        return "\n\n".join(
+            render_profile_markdown(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
+            for p in self.profiles
+        )
+
+    def to_csv(self) -> str:
+        """The current view, every profile, with a leading ``Model`` column; raw integers."""
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for index, profile in enumerate(self.profiles):
+            table = self._table(profile)
+            if index == 0:
+                writer.writerow(("Model", *table.columns))
+            writer.writerows((profile.model, *row) for row in table.rows)
+        return buffer.getvalue()
+
+    def to_pandas(self, view: str = "table") -> Any:
+        """A DataFrame: the current view (``"table"``) or one row per op (``"records"``),
+        with a ``model`` column. Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError("to_pandas needs pandas: pip install 'flopmagic[notebook]'") from error
+        frames = []
+        for profile in self.profiles:
+            if view == "records":
+                frame = pd.DataFrame([r.to_dict() for r in profile.records])
+            elif view == "table":
+                table = self._table(profile)
+                frame = pd.DataFrame(list(table.rows), columns=list(table.columns))
+            else:
+                raise ValueError(f"unknown view {view!r}: use 'table' or 'records'")
+            frame.insert(0, "model", profile.model)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def plot(self, top: int = 10, quantity: str = "flops", by: View | None = None) -> Any:
+        """A horizontal bar chart of the ``top`` layers (or op types) of each profile.
+        Returns the matplotlib Figure. Needs matplotlib."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as error:
+            raise ImportError("plot needs matplotlib: pip install 'flopmagic[notebook]'") from error
+        view: View = by or self.by
+        figure, axes = plt.subplots(
+            1, max(len(self.profiles), 1), figsize=(6 * max(len(self.profiles), 1), 0.35 * top + 1.2), squeeze=False
+        )
+        for axis, profile in zip(axes[0], self.profiles):
+            rows = (
+                profile.by_op_type()
+                if view == "type"
+                else profile.by_native_op()
+                if view == "op"
+                else profile.by_layer()
+            )
+            rows = sorted(rows, key=lambda r: getattr(r, quantity), reverse=True)[:top]
+            axis.barh(
+                [r.key or "(root)" for r in reversed(rows)],
+                [getattr(r, quantity) for r in reversed(rows)],
+                color="#4c78a8",
+            )
+            axis.set_title(f"{profile.model}: top {len(rows)} by {'MACs' if quantity == 'macs' else 'FLOPs'}")
+            axis.set_xlabel("MACs" if quantity == "macs" else "FLOPs")
+        figure.tight_layout()
+        plt.close(figure)  # returned, not shown twice
+        return figure

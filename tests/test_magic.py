@@ -1,0 +1,159 @@
+"""The %%profile magic in a real IPython shell: capture, options, errors, mimebundles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+from IPython.utils.capture import capture_output
+
+import flopmagic
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "flopmagic")
+    shell.run_cell("import torch, torchvision\nfrom torch import nn")
+    return shell
+
+
+def run(ip, line, cell):
+    """Run %%profile and return (cell value, displayed mimebundles)."""
+    with capture_output() as captured:
+        value = ip.run_cell_magic("profile", line, cell)
+    return value, [output.data for output in captured.outputs]
+
+
+def test_captures_resnet50_and_bert_with_the_exact_macs(ip):
+    value, bundles = run(
+        ip,
+        "-o report",
+        """
+from transformers import BertConfig, BertModel
+resnet50 = torchvision.models.resnet50().eval()
+bert = BertModel(BertConfig()).eval()
+x = torch.randn(1, 3, 224, 224)
+ids = torch.zeros(1, 128, dtype=torch.long)
+with torch.no_grad():
+    logits = resnet50(x)
+    hidden = bert(input_ids=ids).last_hidden_state
+(logits.shape, hidden.shape)
+""",
+    )
+    # the cell's own result is still its output, and its variables are defined
+    assert value == (torch.Size([1, 1000]), torch.Size([1, 128, 768]))
+    assert ip.user_ns["logits"].shape == (1, 1000)
+    report = ip.user_ns["report"]
+    by_name = {p.model: p for p in report.profiles}
+    assert set(by_name) == {"resnet50", "bert"}
+    assert by_name["resnet50"].macs == 4_089_184_256  # torchvision resnet50 @224
+    assert by_name["bert"].macs == 11_174_215_680  # BERT-base, seq 128 (see test_transformers)
+    assert by_name["bert"].inputs[0].name == "input_ids"
+    (bundle,) = bundles
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "4.089 GMACs" in bundle["text/html"] and "11.174 GMACs" in bundle["text/html"]
+    assert "Comparison" in bundle["text/plain"]  # two models: side by side first
+
+
+def test_a_cell_that_raises_profiles_nothing_and_keeps_its_namespace(ip):
+    with capture_output() as captured, pytest.raises(ZeroDivisionError):
+        ip.run_cell_magic(
+            "profile",
+            "",
+            "before_error = 41 + 1\nnet = nn.Linear(4, 2)\nnet(torch.zeros(1, 4))\n1 / 0\nafter_error = 1",
+        )
+    assert captured.outputs == []
+    assert ip.user_ns["before_error"] == 42
+    assert "after_error" not in ip.user_ns
+
+
+def test_named_models_with_input_variable_or_shape(ip):
+    ip.run_cell("small = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))\nbatch = torch.zeros(3, 8)")
+    _, bundles = run(ip, "small --input batch -o named -q", "pass")
+    assert bundles == []  # -q: nothing shown
+    # 3 rows * (8*4 + 4*2) = 120 MACs
+    assert ip.user_ns["named"].profile.macs == 120
+    _, bundles = run(ip, "small --input-shape 1x8 --unit macs --by type", "pass")
+    assert "Op type" in bundles[0]["text/plain"] and "FLOPs" not in bundles[0]["text/plain"].split("Op type")[1]
+
+
+def test_options_convention_depth_claim(ip):
+    ip.run_cell("r18 = torchvision.models.resnet18().eval()")
+    _, bundles = run(
+        ip, 'r18 --input-shape 1x3x224x224 --convention paper --depth 1 --claim "1.8 GFLOPs" -o audited', "pass"
+    )
+    report = ip.user_ns["audited"]
+    assert report.profile.convention == "paper" and report.profile.macs == 1_814_073_344
+    assert report.verdicts[0].kind == "macs-as-flops"
+    html = bundles[0]["text/html"]
+    assert "macs-as-flops" in html and "layer4" in html and "layer4.1" not in html
+
+
+def test_training_captured_from_the_users_own_backward(ip):
+    run(
+        ip,
+        "-o trained -q",
+        "mlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\nloss = mlp(torch.randn(2, 4)).sum()\nloss.backward()",
+    )
+    profile = ip.user_ns["trained"]["mlp"]
+    # forward 36 MACs, backward 48 (see test_torch_adapter): the user's backward is captured too
+    assert sum(r.macs for r in profile.records if r.phase == "forward") == 36
+    assert sum(r.macs for r in profile.records if r.phase == "backward") == 48
+    assert profile.training
+
+
+def test_other_backends_rerun_the_captured_call(ip):
+    run(ip, "--backend fvcore -o fv -q", "conv = nn.Conv2d(3, 8, 3)\nout = conv(torch.randn(1, 3, 8, 8))")
+    # fvcore: 3*3*3 * 8 * 6*6 = 7,776 MACs, no bias
+    assert ip.user_ns["fv"]["conv"].macs == 7_776
+
+
+def test_nothing_to_profile_is_said(ip):
+    _, bundles = run(ip, "", "z = 1 + 1")
+    assert "nothing to profile" in bundles[0]["text/plain"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--convention gflops", "unknown --convention 'gflops'"),
+        ("--backend thop", "unknown --backend 'thop'"),
+        ("--depth 0", "--depth must be at least 1"),
+        ("m --input no_such_variable", "--input 'no_such_variable': no such variable"),
+        ("no_such_model --input-shape 1x4", "no variable 'no_such_model'"),
+        ("small --input-shape 1xfour", "bad input shape '1xfour'"),
+        ("--unit gflops", "argument --unit: invalid choice"),
+    ],
+)
+def test_misuse_raises_usage_error_with_the_fix(ip, line, message):
+    ip.run_cell("small = nn.Linear(4, 2)")
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        ip.run_cell_magic("profile", line, "pass")
+
+
+def test_profile_model_line_magic(ip):
+    with capture_output() as captured:
+        ip.run_line_magic("profile_model", "torchvision:resnet18 --unit macs")
+    assert "1.814 GMACs" in captured.outputs[0].data["text/plain"]
+    with pytest.raises(UsageError, match="no variable 'nothing_here'"):
+        ip.run_line_magic("profile_model", "nothing_here")
+
+
+def test_html_is_escaped(ip):
+    ip.run_cell("evil = nn.Sequential()\nevil.add_module('<script>alert(1)</script>', nn.Linear(2, 2))")
+    _, bundles = run(ip, "evil --input-shape 1x2", "pass")
+    html = bundles[0]["text/html"]
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_unload_and_reload_extension(ip):
+    assert "profile" in ip.magics_manager.magics["cell"]
+    ip.run_line_magic("unload_ext", "flopmagic")
+    assert "profile" not in ip.magics_manager.magics["cell"]
+    assert "profile_model" not in ip.magics_manager.magics["line"]
+    ip.run_line_magic("load_ext", "flopmagic")
+    assert "profile" in ip.magics_manager.magics["cell"]
+    assert callable(flopmagic.load_ipython_extension)
