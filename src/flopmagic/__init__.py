@@ -18,7 +18,7 @@ from typing import Any
 from ._version import __version__
 from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
-from .compare import Comparison
+from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
 from .errors import FlopmagicError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price

@@ -13,7 +13,7 @@ from .schema import ModelProfile
 
 if TYPE_CHECKING:
     from .auditor import Verdict
-    from .compare import Align, By, Comparison
+    from .comparison import Align, By, Comparison
 from .specs import LoadedModel, load_spec
 
 __all__ = ["BACKENDS", "audit", "compare", "profile"]
@@ -188,7 +188,7 @@ def compare(
     "fvcore"]`` reconciles the tools' numbers). Rows are aligned by op type
     (``by="type"``) or by stage/layer (``"stage"`` cuts layer paths at ``depth``).
     """
-    from .compare import compare_profiles
+    from .comparison import compare_profiles
 
     profiles = [m if isinstance(m, ModelProfile) else profile(m, **profile_options) for m in models]
     if conventions:

@@ -93,7 +93,7 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    from .compare import compare_profiles
+    from .comparison import compare_profiles
     from .render.compare import comparison_table
 
     if len(args.specs) < 2 and not args.conventions:

@@ -16,7 +16,7 @@ from .schema import ModelProfile
 
 if TYPE_CHECKING:
     from .auditor import Verdict
-    from .compare import Comparison
+    from .comparison import Comparison
 
 __all__ = ["Report"]
 
@@ -65,7 +65,7 @@ class Report:
         """The profiles side by side by op type, when there are several."""
         if len(self.profiles) < 2:
             return None
-        from .compare import compare_profiles
+        from .comparison import compare_profiles
 
         return compare_profiles(self.profiles, by="type")
 

@@ -9,7 +9,7 @@ from .tables import Cell, Table
 from .text import render_table_text
 
 if TYPE_CHECKING:
-    from ..compare import Comparison
+    from ..comparison import Comparison
 
 __all__ = ["comparison_table", "render_comparison_html", "render_comparison_text"]
 
