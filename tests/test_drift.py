@@ -159,3 +159,22 @@ def test_import_flopmagic_imports_no_framework():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    # Importing a submodule sets it as an attribute of the package: a module named like a
+    # public function (flopmagic/audit.py, flopmagic/compare.py) would replace the function.
+    import importlib
+    import inspect
+    import pkgutil
+
+    for info in pkgutil.walk_packages(flopmagic.__path__, "flopmagic."):
+        if not info.name.startswith(("flopmagic.adapters.tensorflow", "flopmagic.adapters.onnx")):
+            importlib.import_module(info.name)
+    for name in flopmagic.__all__:
+        assert not inspect.ismodule(getattr(flopmagic, name)), f"flopmagic.{name} is a module"
+    assert (
+        inspect.isfunction(flopmagic.profile)
+        and inspect.isfunction(flopmagic.compare)
+        and inspect.isfunction(flopmagic.audit)
+    )

@@ -72,7 +72,7 @@ def profile(
         name = name or loaded.name
         if inputs is None:
             shape = input_shape if input_shape is not None else loaded.input_shape
-            if shape is None:
+            if shape is None and loaded.framework == "torch":
                 raise ProfilingError(
                     f"{loaded.name}: pass input_shape=... (the spec does not say what the model takes)"
                 )

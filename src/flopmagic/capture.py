@@ -207,6 +207,7 @@ class CellCapture:
             if source is None:
                 captured.notes.append(f"{name}: ONNX Runtime session without a model path or bytes: not profiled")
                 continue
+
             def onnx_profile(src: Any = source, s: Any = shapes, n: str = name) -> ModelProfile:
                 return profile(src, input_shape=s, name=n)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from .formulas import Cost, OpSpec, Shape, get_formula, registered_ops
+from .formulas import Cost, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
 __all__ = ["Override", "make_record", "unique_names"]
@@ -35,6 +35,7 @@ def make_record(
     note: str = "",
     overrides: Mapping[str, Override] | None = None,
     override_keys: Iterable[str] = (),
+    name: str = "",
 ) -> OpRecord:
     """Price one op. ``spec=None`` means the adapter has no translation: the op is
     recorded as unsupported (0, listed in the report) unless an override prices it.
@@ -43,9 +44,10 @@ def make_record(
 
     def record(shown: OpSpec, cost: Cost, method: Method, why: str = note) -> OpRecord:
         # A view or copy touches a weight without computing with it: no params read.
-        moved = shown.op in registered_ops() and get_formula(shown.op).category == "movement"
+        found = find_formula(shown.op)
+        moved = found is not None and found.category == "movement"
         return OpRecord(
-            name="",
+            name=name,
             op=shown.op,
             native=native,
             scope=scope,
@@ -69,13 +71,14 @@ def make_record(
             if override is not None:
                 shown = spec or OpSpec(native, inputs, outputs)
                 return record(shown, override(shown).times(count), "override")
-    if spec is None or spec.op not in registered_ops():
+    entry = find_formula(spec.op) if spec is not None else None
+    if spec is None or entry is None:
         why = note or "no formula for this op: its cost is not counted"
         return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why)
-    entry = get_formula(spec.op)
     if not floating and entry.category in _NUMERIC:
         spec = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
-        entry = get_formula("integer")
+        entry = find_formula("integer")
+        assert entry is not None
     return record(spec, entry.fn(spec).times(count), "zero-cost" if entry.zero_cost else "formula")
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "OpSpec",
     "Shape",
     "UnknownOpError",
+    "find_formula",
     "formula",
     "formulas",
     "get_formula",
@@ -202,7 +203,13 @@ def formulas() -> Iterator[FormulaEntry]:
 
 
 def registered_ops() -> Mapping[str, FormulaEntry]:
+    """A copy of the registry (op -> entry). For lookups on a hot path use :func:`find_formula`."""
     return dict(_REGISTRY)
+
+
+def find_formula(op: str) -> FormulaEntry | None:
+    """The entry for ``op``, or None: a lookup without copying the registry."""
+    return _REGISTRY.get(op)
 
 
 def price(spec: OpSpec) -> Cost:

@@ -1,0 +1,352 @@
+"""ONNX adapter: walk a graph with static shapes, price every node, load no weights.
+
+Scope (the source module path) comes from the exporter where it kept one: the
+PyTorch exporter's ``pkg.torch.onnx.name_scopes`` metadata, the legacy PyTorch
+exporter's ``/layer1/layer1.0/conv1/Conv`` node names, tf2onnx's TensorFlow name
+scopes; otherwise the node name's ``/`` prefix. Subgraphs are walked: a ``Loop``
+with a static trip count multiplies its body, ``Scan`` its sequence length; an
+``If`` counts its costlier branch (an upper bound, said in the notes).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import onnx
+from onnx import helper, numpy_helper
+
+from ...formulas import OpSpec
+from ...pricing import Override, make_record, unique_names
+from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
+from .ops import MissingShape, Node, lookup
+
+__all__ = ["profile_onnx"]
+
+_FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.DOUBLE,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.BFLOAT16,
+}
+_FLOAT = onnx.TensorProto.FLOAT
+_TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
+_TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
+
+
+def _value_shapes(values: Sequence[onnx.ValueInfoProto]) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    types: dict[str, int] = {}
+    for value in values:
+        tensor = value.type.tensor_type
+        if value.type.WhichOneof("value") != "tensor_type":
+            continue
+        types[value.name] = tensor.elem_type
+        if tensor.HasField("shape"):
+            shapes[value.name] = tuple(
+                d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim
+            )
+    return shapes, types
+
+
+def _legacy_torch_scope(name: str) -> str:
+    """``/layer2/layer2.0/downsample/downsample.0/Conv`` -> ``layer2.0.downsample.0``."""
+    parts: list[str] = []
+    for component in name.strip("/").split("/")[:-1]:
+        if parts and component.startswith(parts[-1] + "."):
+            parts[-1] = component
+        else:
+            parts.append(component)
+    return ".".join(parts)
+
+
+@dataclass
+class _Walk:
+    """State of one graph walk: shapes, constants, records, layers."""
+
+    proto: onnx.ModelProto
+    overrides: Mapping[str, Override] | None
+    shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
+    concrete: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    types: dict[str, int] = field(default_factory=dict)
+    initializers: dict[str, onnx.TensorProto] = field(default_factory=dict)
+    constants: dict[str, onnx.TensorProto] = field(default_factory=dict)
+    buffers: set[str] = field(default_factory=set)
+    records: list[OpRecord] = field(default_factory=list)
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)
+    producers: dict[str, onnx.NodeProto] = field(default_factory=dict)
+    translations: dict[tuple[Any, ...], tuple[OpSpec | None, str]] = field(default_factory=dict)
+    zeros: dict[str, bool] = field(default_factory=dict)
+
+    def is_zero(self, name: str) -> bool:
+        """Whether a tensor is a constant zero, possibly expanded, cast or passed through."""
+        known = self.zeros.get(name)
+        if known is None:
+            known = self.zeros[name] = self._is_zero(name)
+        return known
+
+    def _is_zero(self, name: str) -> bool:
+        for _ in range(8):  # follow a short chain of shape-only ops
+            value = self.constant(name)
+            if value is not None:
+                return bool(value.size) and not value.any()
+            producer = self.producers.get(name)
+            if producer is None or producer.op_type not in (
+                "Expand",
+                "Cast",
+                "CastLike",
+                "Identity",
+                "Reshape",
+                "Unsqueeze",
+            ):
+                return False
+            name = producer.input[0]
+        return False
+
+    def constant(self, name: str) -> Any:
+        tensor = self.constants.get(name) or self.initializers.get(name)
+        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        return numpy_helper.to_array(tensor)
+
+    def scope_of(self, node: onnx.NodeProto, prefix: str) -> tuple[str, str]:
+        meta = {p.key: p.value for p in node.metadata_props} if node.metadata_props else {}
+        scope, module_type = "", ""
+        if _TORCH_SCOPES in meta:
+            scopes = ast.literal_eval(meta[_TORCH_SCOPES])
+            scope = scopes[-2] if len(scopes) >= 2 else ""
+            classes = ast.literal_eval(meta.get(_TORCH_CLASSES, "[]"))
+            if len(classes) >= 2:
+                module_type = str(classes[-2]).rsplit(".", 1)[-1]
+        elif node.name.startswith("/"):
+            scope = _legacy_torch_scope(node.name)
+        elif "/" in node.name:
+            scope = node.name.rsplit("/", 1)[0]
+        if prefix:
+            scope = f"{prefix}.{scope}" if scope else prefix
+        return scope, module_type
+
+    def walk(self, graph: onnx.GraphProto, prefix: str = "", count: int = 1) -> None:
+        shapes, types = _value_shapes([*graph.input, *graph.output, *graph.value_info])
+        self.shapes.update(shapes)
+        self.types.update(types)
+        for tensor in graph.initializer:
+            self.initializers.setdefault(tensor.name, tensor)
+            self.shapes.setdefault(tensor.name, tuple(tensor.dims))
+            self.types.setdefault(tensor.name, tensor.data_type)
+        # shapes as records show them (an unknown dimension as 0), computed once per value
+        self.concrete.update((k, tuple(d or 0 for d in v)) for k, v in self.shapes.items() if k not in self.concrete)
+        for node in graph.node:
+            for output in node.output:
+                self.producers[output] = node
+            if node.op_type == "Constant" and node.output and node.attribute:
+                value = next((a for a in node.attribute if a.name == "value"), None)
+                if value is not None:
+                    self.constants[node.output[0]] = value.t
+            if node.op_type == "BatchNormalization":
+                self.buffers.update(n for n in node.input[3:5] if n)  # running mean and variance
+        for index, node in enumerate(graph.node):
+            self.visit(node, index, prefix, count)
+
+    def translate(
+        self, node: onnx.NodeProto, op_type: str, domain: str, native: str, inputs: list[str], outputs: list[str]
+    ) -> tuple[OpSpec | None, str]:
+        """The node's canonical spec (cached: repeated layers translate once)."""
+        attrs: dict[str, Any] = {}
+        for attribute in node.attribute:
+            value = helper.get_attribute_value(attribute)
+            attrs[attribute.name] = value.decode() if isinstance(value, bytes) else value
+        shapes = self.shapes
+        key = (
+            native,
+            tuple((shapes.get(n), self.is_zero(n)) for n in inputs),
+            tuple(shapes.get(n) for n in outputs),
+            repr(sorted(attrs.items())) if attrs else "",
+        )
+        cached = self.translations.get(key)
+        if cached is not None:
+            return cached
+        translator = lookup(domain, op_type)
+        spec: OpSpec | None = None
+        note = ""
+        if translator is not None:
+            view = Node(op_type, domain, node.name, attrs, inputs, outputs, shapes, self.constant, self.is_zero)
+            try:
+                spec = translator(view)
+            except MissingShape as error:
+                note = f"not priced: {error} (bind the model's input dimensions, or the shape depends on data)"
+            except (KeyError, ValueError, IndexError, TypeError) as error:
+                note = f"could not read its attributes ({type(error).__name__}: {error})"
+        elif domain not in ("", "ai.onnx"):
+            note = f"custom-domain op {native}: no formula (price it with overrides={{{native!r}: ...}})"
+        self.translations[key] = (spec, note)
+        return spec, note
+
+    def visit(self, node: onnx.NodeProto, index: int, prefix: str, count: int) -> None:
+        op_type, domain = node.op_type, node.domain
+        native = op_type if domain in ("", "ai.onnx") else f"{domain}:{op_type}"
+        if op_type in ("If", "Loop", "Scan") and domain in ("", "ai.onnx"):
+            self.subgraphs(node, native, prefix, count)
+            return
+        scope, module_type = self.scope_of(node, prefix)
+        inputs, outputs = list(node.input), list(node.output)
+        spec, note = self.translate(node, op_type, domain, native, inputs, outputs)
+        names = [n for n in inputs if n]
+        initializers, types = self.initializers, self.types
+        weights = [
+            n
+            for n in dict.fromkeys(names)
+            if n in initializers and n not in self.buffers and types.get(n) in _FLOAT_TYPES
+        ]
+        params = sum(_numel(initializers[n]) for n in weights)
+        floating = False
+        for n in (*outputs, *names):
+            if n and types.get(n, _FLOAT) in _FLOAT_TYPES:
+                floating = True
+                break
+        if spec is not None and spec.op == "matmul" and params:
+            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
+        concrete = self.concrete
+        record = make_record(
+            name=node.name or f"{op_type}_{index}",
+            native=native,
+            spec=spec,
+            scope=scope,
+            inputs=tuple(concrete.get(n, ()) for n in names),
+            outputs=tuple(concrete.get(n, ()) for n in outputs if n),
+            module_type=module_type,
+            params=params,
+            floating=floating,
+            count=count,
+            note=note,
+            overrides=self.overrides,
+        )
+        self.records.append(record)
+        layer = self.layers.get(scope)
+        if layer is None:
+            layer = self.layers[scope] = {"type": module_type or op_type, "params": 0, "outputs": ()}
+        for weight in weights:
+            if weight not in self.claimed:  # a shared initializer belongs to the first layer using it
+                self.claimed.add(weight)
+                layer["params"] += _numel(initializers[weight])
+        layer["outputs"] = record.outputs[:1]
+
+    def subgraphs(self, node: onnx.NodeProto, native: str, prefix: str, count: int) -> None:
+        label = node.name or native
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type == "If":
+            costs = []
+            for branch in ("then_branch", "else_branch"):
+                start = len(self.records)
+                self.walk(attrs[branch].g, f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}", count)
+                costs.append((sum(r.flops for r in self.records[start:]), start, len(self.records), branch))
+            (then_flops, t0, t1, _), (else_flops, e0, e1, _) = costs
+            dropped = (e0, e1) if then_flops >= else_flops else (t0, t1)
+            kept = "then" if then_flops >= else_flops else "else"
+            del self.records[dropped[0] : dropped[1]]
+            self.notes.append(
+                f"If {label!r}: counted its {kept} branch, the costlier ({max(then_flops, else_flops):,} vs {min(then_flops, else_flops):,} FLOPs): an upper bound"
+            )
+            return
+        trips: int | None = None
+        if node.op_type == "Loop":
+            value = self.constant(node.input[0]) if node.input and node.input[0] else None
+            trips = int(value.reshape(-1)[0]) if value is not None and value.size else None
+        else:  # Scan: iterations = the first scan input's length along its scan axis
+            scan_inputs = int(helper.get_attribute_value(attrs["num_scan_inputs"]))
+            axes = helper.get_attribute_value(attrs["scan_input_axes"]) if "scan_input_axes" in attrs else [0]
+            first = node.input[len(node.input) - scan_inputs]
+            shape = self.shapes.get(first)
+            axis = int(axes[0]) if axes else 0
+            trips = shape[axis] if shape and shape[axis] is not None else None
+        if trips is None:
+            self.notes.append(f"{node.op_type} {label!r}: its trip count is not static; its body is counted once")
+        body = attrs["body"].g
+        self.walk(body, f"{prefix}.{label}" if prefix else label, count * (trips or 1))
+        if trips is not None:
+            self.notes.append(f"{node.op_type} {label!r}: body counted {trips} times (static trip count)")
+
+
+def _numel(tensor: onnx.TensorProto) -> int:
+    total = 1
+    for dim in tensor.dims:
+        total *= dim
+    return total
+
+
+def profile_onnx(
+    model: Any,
+    *,
+    input_shape: Any = None,
+    dims: Mapping[str, int] | None = None,
+    overrides: Mapping[str, Override] | None = None,
+    name: str | None = None,
+) -> ModelProfile:
+    """Profile an ONNX model (path, bytes or ``ModelProto``) from its graph alone.
+
+    Args:
+        input_shape: one shape, one per input, or ``{input name: shape}``.
+        dims: values for symbolic dimensions (``{"batch": 1, "sequence": 128}``).
+        overrides: prices for ops without a formula, by op type (``"com.acme:MyOp"``).
+
+    Raises:
+        ProfilingError: an unreadable file, or symbolic dimensions left unbound
+            (the message names every one).
+    """
+    proto, label = load_model(model)
+    bound = bind_inputs(proto, input_shape, dims)
+    inferred, notes = infer_shapes(bound)
+    walk = _Walk(inferred, overrides)
+    walk.walk(inferred.graph)
+    records = unique_names(walk.records, lambda r: r.native) if any(not r.name for r in walk.records) else walk.records
+    initializers = walk.initializers
+    params = [t for n, t in initializers.items() if n not in walk.buffers and t.data_type in _FLOAT_TYPES]
+    param_bytes: dict[str, int] = {}
+    for tensor in params:
+        dtype = str(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+        param_bytes[dtype] = (
+            param_bytes.get(dtype, 0) + _numel(tensor) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        )
+    buffers = sum(_numel(t) for n, t in initializers.items() if n in walk.buffers or t.data_type not in _FLOAT_TYPES)
+    inputs = tuple(
+        TensorInfo(
+            value.name,
+            tuple(d.dim_value for d in value.type.tensor_type.shape.dim),
+            str(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)),
+        )
+        for value in graph_inputs(inferred)
+    )
+    layers = tuple(
+        LayerInfo(scope=scope, type=info["type"], calls=1, output_shapes=info["outputs"], params=info["params"])
+        for scope, info in walk.layers.items()
+    )
+    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
+    if unsupported:
+        notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
+    from ... import __version__
+
+    opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in inferred.opset_import)
+    return ModelProfile(
+        model=name or label,
+        framework="onnx",
+        backend="flopmagic",
+        convention="flopmagic",
+        records=tuple(records),
+        params=sum(_numel(t) for t in params),
+        layers=layers,
+        inputs=inputs,
+        param_bytes=param_bytes,
+        param_counts={"initializers": sum(_numel(t) for t in initializers.values()), "buffers": buffers},
+        versions={
+            "flopmagic": __version__,
+            "onnx": onnx.__version__,
+            "producer": f"{inferred.producer_name} {inferred.producer_version}".strip(),
+            "opsets": opsets,
+        },
+        notes=tuple(notes + walk.notes),
+    )
