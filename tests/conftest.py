@@ -56,3 +56,11 @@ def spec_profile():
         return cache[key]
 
     return get
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Test modules import TensorFlow directly; load it the way flopmagic does, so that
+    # PyTorch's triton (imported lazily later) cannot crash the process.
+    from flopmagic.adapters import import_tensorflow
+
+    import_tensorflow()

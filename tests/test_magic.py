@@ -157,3 +157,37 @@ def test_unload_and_reload_extension(ip):
     ip.run_line_magic("load_ext", "flopmagic")
     assert "profile" in ip.magics_manager.magics["cell"]
     assert callable(flopmagic.load_ipython_extension)
+
+
+def test_captures_keras_and_onnxruntime_calls(ip, tmp_path):
+    import onnx
+
+    from test_onnx import CONV
+
+    path = tmp_path / "conv.onnx"
+    onnx.save(CONV, str(path))
+    ip.user_ns["conv_path"] = str(path)
+    value, bundles = run(
+        ip,
+        "-o mixed",
+        """
+import numpy as np, keras, onnxruntime
+import keras_models
+lenet_keras = keras_models.lenet()
+probabilities = lenet_keras(np.zeros((1, 28, 28, 1), np.float32))
+session = onnxruntime.InferenceSession(conv_path, providers=["CPUExecutionProvider"])
+(conv_out,) = session.run(None, {"x": np.zeros((1, 3, 8, 8), np.float32)})
+conv_out.shape
+""",
+    )
+    assert value == (1, 4, 6, 6)
+    by_name = {p.model: p for p in ip.user_ns["mixed"].profiles}
+    # LeNet in Keras: 416,520 MACs (see torch_models); the ONNX conv: 3*9 * 4 * 36 = 3,888
+    assert by_name["lenet_keras"].macs == 416_520 and by_name["lenet_keras"].framework == "tensorflow"
+    assert by_name["session"].macs == 3_888 and by_name["session"].framework == "onnx"
+    import keras
+    import onnxruntime
+
+    # the wrappers are gone after the cell
+    assert "run" not in onnxruntime.InferenceSession.__dict__
+    assert keras.Model.__call__.__qualname__ != "CellCapture._watch_keras.<locals>.wrap_call.<locals>.__call__"

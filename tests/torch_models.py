@@ -57,3 +57,68 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down(self.act(self.up(x)))
+
+
+def vgg_blocks() -> nn.Module:
+    """Two VGG blocks (conv3x3-relu x2, maxpool) and a classifier, on 3x32x32."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 8 * 8, 10),
+    )
+
+
+# conv 32*32*16 * 3*9 = 442,368; 32*32*16 * 16*9 = 2,359,296; 16*16*32 * 16*9 = 1,179,648;
+# 16*16*32 * 32*9 = 2,359,296; linear 2048*10 = 20,480 -> 6,361,088 MACs
+VGG_MACS = 442_368 + 2_359_296 + 1_179_648 + 2_359_296 + 20_480
+# 16*27 + 16 = 448; 16*144 + 16 = 2,320; 32*144 + 32 = 4,640; 32*288 + 32 = 9,248; 20,480 + 10 = 20,490
+VGG_PARAMS = 448 + 2_320 + 4_640 + 9_248 + 20_490
+
+
+def separable_block() -> nn.Module:
+    """Depthwise 3x3 + BN + ReLU6, pointwise 1x1 32 -> 64 + BN + ReLU6, on 32x16x16."""
+    return nn.Sequential(
+        nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU6(),
+        nn.Conv2d(32, 64, 1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU6(),
+    )
+
+
+# depthwise 16*16*32 * 9 = 73,728; pointwise 16*16*64 * 32 = 524,288 -> 598,016 MACs
+SEPARABLE_MACS = 73_728 + 524_288
+# depthwise 32*9 = 288; BN 2*32; pointwise 64*32 = 2,048; BN 2*64 -> 2,528 (running stats are buffers)
+SEPARABLE_PARAMS = 288 + 64 + 2_048 + 128
+
+
+class TransformerBlock(nn.Module):
+    """Post-norm encoder block: E = 32, 4 heads, FFN 64."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(32, 4, batch_first=True)
+        self.norm1 = nn.LayerNorm(32)
+        self.ffn = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 32))
+        self.norm2 = nn.LayerNorm(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.attention(x, x, x, need_weights=False)[0])
+        return self.norm2(x + self.ffn(x))
+
+
+# L = 10 tokens: QKV 3*10*32*32 = 30,720; scores and AV 2 * 4 heads * 10*10*8 = 6,400;
+# output 10*32*32 = 10,240; FFN 2 * 10*32*64 = 40,960 -> 88,320 MACs
+TRANSFORMER_MACS = 30_720 + 6_400 + 10_240 + 40_960
+# attention 4 * (32*32 + 32) = 4,224; norms 2 * 64; FFN 32*64 + 64 + 64*32 + 32 = 4,192 -> 8,544
+TRANSFORMER_PARAMS = 4_224 + 128 + 4_192

@@ -26,8 +26,9 @@ __all__ = ["WATCHED", "Captured", "CellCapture", "imports_of"]
 WATCHED = ("torch", "torchvision", "transformers", "keras", "tensorflow", "onnxruntime")
 
 
-def imports_of(source: str) -> set[str]:
-    """Top-level packages from ``WATCHED`` that ``source`` imports (by its AST)."""
+def imports_of(source: str) -> list[str]:
+    """Packages from ``WATCHED`` that ``source`` imports (by its AST), PyTorch's first:
+    TensorFlow must come after it (see :func:`flopmagic.adapters.import_tensorflow`)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -38,7 +39,7 @@ def imports_of(source: str) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module.split(".")[0])
-    return found & set(WATCHED)
+    return [name for name in WATCHED if name in found]
 
 
 @dataclass
@@ -96,12 +97,18 @@ class CellCapture:
 
     @contextlib.contextmanager
     def _patched(self, owner: Any, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
-        original = owner.__dict__[name]
+        """Wrap ``owner.name`` for the block; afterwards the class is as it was (an
+        attribute inherited from a base class is removed again, not copied down)."""
+        own = name in owner.__dict__
+        original = owner.__dict__[name] if own else getattr(owner, name)
         setattr(owner, name, make(original))
         try:
             yield
         finally:
-            setattr(owner, name, original)
+            if own:
+                setattr(owner, name, original)
+            else:
+                delattr(owner, name)
 
     def _watch_keras(self) -> contextlib.ExitStack[bool | None]:
         import keras

@@ -96,10 +96,33 @@ class Comparison:
         return render_comparison_text(self)
 
 
+def _flat_stages(profile: ModelProfile, depth: int) -> list[Row]:
+    """Stages of a model whose layer names are flat (Keras applications: ``conv2_block1_1_conv``):
+    grouped by their first ``depth`` underscore-separated words (``conv2``)."""
+    groups: dict[str, list[Row]] = {}
+    for row in profile.by_scope(1)[1:]:
+        groups.setdefault("_".join(row.key.split("_")[:depth]), []).append(row)
+    return [
+        Row(
+            key,
+            sum(r.macs for r in rows),
+            sum(r.flops for r in rows),
+            sum(r.params for r in rows),
+            len(rows),
+            "",
+            rows[-1].output_shapes,
+        )
+        for key, rows in groups.items()
+    ]
+
+
 def _rows(profile: ModelProfile, by: By, depth: int) -> list[Row]:
     if by == "type":
         return profile.by_op_type()
     if by == "stage":
+        scopes = [layer.scope for layer in profile.layers if layer.scope]
+        if scopes and not any("." in s for s in scopes) and any("_" in s for s in scopes):
+            return _flat_stages(profile, depth)
         return profile.by_scope(depth)[1:]
     return profile.by_layer()
 
@@ -125,7 +148,7 @@ def compare_profiles(
     """Align ``profiles`` row by row.
 
     ``align="auto"`` matches rows by name when at least half the names are shared,
-    otherwise by position among the rows that do work (MACs or FLOPs > 0).
+    otherwise by position among the rows with MACs (rows with FLOPs if a profile has none).
     """
     if len(profiles) < 2:
         raise ValueError("compare needs at least two profiles")
@@ -153,7 +176,9 @@ def compare_profiles(
                 )
             )
     else:
-        working = [[r for r in rows if r.macs or r.flops] for rows in per_profile]
+        # stages line up by the rows that do dot-product work (a stem's norm and pool rows do not)
+        with_macs = [[r for r in rows if r.macs] for rows in per_profile]
+        working = with_macs if all(with_macs) else [[r for r in rows if r.macs or r.flops] for rows in per_profile]
         for index in range(max(len(w) for w in working)):
             found = [w[index] if index < len(w) else None for w in working]
             aligned.append(

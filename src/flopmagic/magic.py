@@ -183,7 +183,11 @@ class FlopMagics(Magics):
             profiles, notes = self._profile_named(args.models, args)
             self._report(args, profiles, notes)
             return value
-        for package in sorted(imports_of(cell)):  # watch frameworks the cell is about to import
+        for package in imports_of(cell):  # watch frameworks the cell is about to import
+            if package in ("keras", "tensorflow"):
+                from .adapters import import_tensorflow
+
+                import_tensorflow()
             importlib.import_module(package)
         with CellCapture(self._ip.user_ns) as capture:
             value = self._run_cell(cell)

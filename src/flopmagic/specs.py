@@ -171,7 +171,10 @@ def _transformers(name: str, device: str | None) -> LoadedModel:
 
 
 def _keras(name: str, device: str | None) -> LoadedModel:
+    from .adapters import import_tensorflow
+
     try:
+        import_tensorflow()
         import keras
     except ImportError as error:
         raise SpecError("keras: specs need TensorFlow/Keras: pip install 'flopmagic[tensorflow]'") from error

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Literal
 
-__all__ = ["Framework", "detect_framework"]
+__all__ = ["Framework", "detect_framework", "import_tensorflow"]
 
 Framework = Literal["torch", "tensorflow", "onnx"]
 
@@ -35,3 +35,28 @@ def detect_framework(model: Any) -> Framework | None:
     if hasattr(model, "__fspath__") and str(model).lower().endswith(".onnx"):
         return "onnx"
     return None
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow safely next to PyTorch.
+
+    Triton (which CUDA builds of PyTorch bring along and import lazily) crashes the
+    process with a segmentation fault when its native library loads after
+    TensorFlow's. Loading it first avoids that, at a cost of about half a second.
+    """
+    import importlib.util
+    import os
+
+    if (
+        "tensorflow" not in sys.modules
+        and "triton" not in sys.modules
+        and importlib.util.find_spec("triton") is not None
+    ):
+        try:
+            import triton  # noqa: F401
+        except Exception:  # a broken triton install must not stop TensorFlow users
+            pass
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow
+
+    return tensorflow

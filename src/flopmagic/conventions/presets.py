@@ -421,7 +421,7 @@ def _tf_profiler(record: OpRecord) -> Cost:
         return Cost.elementwise(_x(record) * _TF_PER_INPUT[op])
     if op in ("max_pool", "avg_pool"):
         return Cost.elementwise(kernel_area(record.spec) * _y(record))
-    if op == "mean":
+    if op == "mean" or op == "adaptive_avg_pool":  # TensorFlow's Mean: numel(input)
         return Cost.elementwise(_x(record))
     if op in ("sum", "argmax", "argmin"):
         return Cost.elementwise(_x(record) - _y(record))
