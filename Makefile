@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints/test.txt
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m flopmagic.demo --out $(OUT)
+	$(BIN)/python docs/run_quickstart.py --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

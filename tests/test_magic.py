@@ -167,7 +167,7 @@ def test_captures_keras_and_onnxruntime_calls(ip, tmp_path):
     path = tmp_path / "conv.onnx"
     onnx.save(CONV, str(path))
     ip.user_ns["conv_path"] = str(path)
-    value, bundles = run(
+    value, _ = run(
         ip,
         "-o mixed",
         """
@@ -191,3 +191,23 @@ conv_out.shape
     # the wrappers are gone after the cell
     assert "run" not in onnxruntime.InferenceSession.__dict__
     assert keras.Model.__call__.__qualname__ != "CellCapture._watch_keras.<locals>.wrap_call.<locals>.__call__"
+
+
+def test_exporting_inside_the_cell_is_not_captured(ip, tmp_path):
+    ip.user_ns["export_path"] = str(tmp_path / "net.onnx")
+    run(
+        ip,
+        "-o exported -q",
+        """
+import contextlib, io
+tiny = nn.Sequential(nn.Linear(4, 3))
+out = tiny(torch.zeros(1, 4))
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    torch.onnx.export(tiny, (torch.zeros(1, 4),), export_path, dynamo=True, optimize=False)
+""",
+    )
+    # the exporter's tracing (fake tensors, its Wrapper/GuardsFn modules) is not what the cell
+    # computes and is not captured; the one real matmul the exporter runs outside any module is
+    names = [p.model for p in ip.user_ns["exported"].profiles]
+    assert names[0] == "tiny" and set(names) <= {"tiny", "(ops outside modules)"}
+    assert ip.user_ns["exported"]["tiny"].macs == 12  # 4*3, the cell's own forward, once

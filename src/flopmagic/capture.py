@@ -32,7 +32,7 @@ def imports_of(source: str) -> list[str]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
+        return []
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -79,7 +79,7 @@ class CellCapture:
             if "torch" in sys.modules:
                 from .adapters.torch.recorder import Recorder
 
-                self.recorder = Recorder(track_backward=True)
+                self.recorder = Recorder(track_backward=True, ignore_compiling=True)
                 self.recorder.phase = None  # forward/backward told apart by the autograd engine
                 self._stack.enter_context(self.recorder.hooks())
                 self._stack.enter_context(self.recorder.active())

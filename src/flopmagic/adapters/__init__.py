@@ -6,6 +6,7 @@ Each adapter imports its framework lazily, inside the functions that need it, so
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any, Literal
 
@@ -52,10 +53,8 @@ def import_tensorflow() -> Any:
         and "triton" not in sys.modules
         and importlib.util.find_spec("triton") is not None
     ):
-        try:
+        with contextlib.suppress(Exception):  # a broken triton install must not stop TensorFlow users
             import triton  # noqa: F401
-        except Exception:  # a broken triton install must not stop TensorFlow users
-            pass
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow
 

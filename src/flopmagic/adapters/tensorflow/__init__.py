@@ -69,7 +69,7 @@ def _static(tensor: Any) -> Any:
     if op.type in ("Max", "Min", "Sum", "Prod"):
         data, axes = _static(op.inputs[0]), _static(op.inputs[1])
         if data is not None and axes is not None:
-            reduce = {"Max": np.max, "Min": np.min, "Sum": np.sum, "Prod": np.prod}[op.type]
+            reduce: Any = {"Max": np.max, "Min": np.min, "Sum": np.sum, "Prod": np.prod}[op.type]
             return np.asarray(
                 reduce(
                     data, axis=tuple(int(a) for a in np.asarray(axes).reshape(-1)), keepdims=op.get_attr("keep_dims")
@@ -319,7 +319,7 @@ def profile_keras(
     declared inputs with batch size 1. The model's weights and trainable flags are
     not changed (the trace runs with ``training=False``).
     """
-    tf = _tf()
+    _tf()
     display = name or getattr(model, "name", None) or type(model).__name__
     specs, _ = _specs(model, inputs, input_shape)
     before = [(v, v.trainable) for v in getattr(model, "weights", [])]

@@ -155,7 +155,7 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        if func in _METADATA or not isinstance(func, torch._ops.OpOverload):
+        if func in _METADATA or not isinstance(func, torch._ops.OpOverload) or self.recorder._stepping_aside():
             return func(*args, **kwargs)
         info = self.cache.get(func)
         if info is None:
@@ -174,8 +174,17 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
 class Recorder:
     """Collects raw calls per root module while its context managers are active."""
 
-    def __init__(self, *, track_backward: bool = False, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        track_backward: bool = False,
+        overrides: Mapping[str, Any] | None = None,
+        ignore_compiling: bool = False,
+    ) -> None:
         self.track_backward = track_backward
+        # Capture mode: work PyTorch does while compiling or exporting a model (tracing
+        # with fake tensors) is not what the user's code computes; step aside.
+        self.ignore_compiling = ignore_compiling
         self.overrides = dict(overrides or {})
         self.roots: dict[int, Root] = {}
         self.loose: list[RawCall] = []  # ops outside any module (the magic reports them)
@@ -259,7 +268,12 @@ class Recorder:
             return root, scope, module_type
         return None, "", ""
 
+    def _stepping_aside(self) -> bool:
+        return self.ignore_compiling and torch.compiler.is_compiling()
+
     def _pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+        if self._stepping_aside():
+            return
         if self._stack:
             root = self._stack[-1][0]
         else:
@@ -277,7 +291,7 @@ class Recorder:
         self._stack.append((root, scope, type(module).__name__, stops))
 
     def _post_hook(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
-        if not self._stack:
+        if not self._stack or self._stepping_aside():
             return
         root, scope, module_type, stops = self._stack.pop()
         if not self._stack and root.first_call is None:  # the root's first call: remember its inputs
