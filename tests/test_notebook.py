@@ -14,7 +14,9 @@ NOTEBOOK = Path(__file__).parents[1] / "docs" / "quickstart.ipynb"
 @pytest.fixture(scope="module")
 def executed():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 

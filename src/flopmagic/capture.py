@@ -278,9 +278,10 @@ class CellCapture:
     def _loose_profile(self) -> ModelProfile | None:
         """Torch ops the block ran outside any nn.Module, as their own profile when they computed anything."""
         from .adapters.torch.profiler import _price, torch_versions
-        from .pricing import unique_names
+        from .pricing import NameCounter
 
-        records = [_price(call, None) for call in self.recorder.loose]
+        name = NameCounter()
+        records = [_price(call, None, name) for call in self.recorder.loose]
         if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
             return None
         return ModelProfile(
@@ -288,9 +289,7 @@ class CellCapture:
             framework="torch",
             backend="flopmagic",
             convention="flopmagic",
-            records=tuple(
-                unique_names(records, lambda r: r.native.split(".")[1] if r.native.startswith("aten.") else r.native)
-            ),
+            records=tuple(records),
             params=0,
             versions=torch_versions(),
             notes=("torch ops the cell ran outside any nn.Module (tensor code of its own)",),

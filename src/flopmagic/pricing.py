@@ -12,7 +12,7 @@ from dataclasses import replace
 from .formulas import Cost, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
-__all__ = ["Override", "make_record", "unique_names"]
+__all__ = ["NameCounter", "Override", "make_record", "unique_names"]
 
 Override = Callable[[OpSpec], Cost]
 
@@ -82,13 +82,20 @@ def make_record(
     return record(spec, entry.fn(spec).times(count), "zero-cost" if entry.zero_cost else "formula")
 
 
+class NameCounter:
+    """Names ``scope/op``, numbering repeats (``scope/op#2``)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, scope: str, op: str) -> str:
+        stem = f"{scope or '(root)'}/{op}"
+        n = self.seen.get(stem, 0) + 1
+        self.seen[stem] = n
+        return stem if n == 1 else f"{stem}#{n}"
+
+
 def unique_names(records: Iterable[OpRecord], short: Callable[[OpRecord], str]) -> list[OpRecord]:
     """Name each record ``scope/op`` and number repeats (``scope/op#2``)."""
-    seen: dict[str, int] = {}
-    named = []
-    for record in records:
-        stem = f"{record.scope or '(root)'}/{short(record)}"
-        n = seen.get(stem, 0) + 1
-        seen[stem] = n
-        named.append(replace(record, name=stem if n == 1 else f"{stem}#{n}"))
-    return named
+    name = NameCounter()
+    return [replace(record, name=name(record.scope, short(record))) for record in records]

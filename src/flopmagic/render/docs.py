@@ -33,7 +33,9 @@ def convention_table() -> str:
     """Every convention: what it reproduces, the quantity and label it reports, its source."""
     lines = ["| name | reproduces | reports (label) | what it counts | source |", "| --- | --- | --- | --- | --- |"]
     for c in conventions():
-        lines.append(f"| `{c.name}` | {_cell(c.title)} | {c.reports} ({_cell(c.label)}) | {_cell(c.description)} | {_cell(c.source)} |")
+        lines.append(
+            f"| `{c.name}` | {_cell(c.title)} | {c.reports} ({_cell(c.label)}) | {_cell(c.description)} | {_cell(c.source)} |"
+        )
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from ...formulas import AttrValue, OpSpec, Shape
 
-__all__ = ["TABLE", "Bound", "Translator", "lookup", "shape_of"]
+__all__ = ["FUNCTIONS", "TABLE", "Bound", "Translator", "lookup", "shape_of"]
 
 Bound = Mapping[str, Any]
 Translator = Callable[[Bound, Any], OpSpec]
@@ -30,7 +30,10 @@ TABLE: dict[str, Translator] = {}
 
 def shape_of(value: Any) -> Shape:
     """A tensor's shape as plain ints (SymInts of static fake tensors included)."""
-    return tuple(int(d) for d in value.shape)
+    shape = tuple(value.shape)
+    if all(type(d) is int for d in shape):  # the common case: no SymInts to convert
+        return shape
+    return tuple(int(d) for d in shape)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -898,3 +901,81 @@ def _avg_pool_backward(a: Bound, out: Any) -> OpSpec:
 def _adaptive_avg_backward(a: Bound, out: Any) -> OpSpec:
     # Spreading each output's gradient over its window: one add per input element.
     return OpSpec("pool_backward", (_out(out),), (_out(out),), {"mode": "scatter"})
+
+
+# -- torch-level functions (meta-device runs only) -------------------------------------------
+# On meta tensors PyTorch runs scaled dot-product attention as its math decomposition; on the
+# CPU (and GPUs) it runs one fused kernel, recorded above. Meta runs record the function itself,
+# so both give the same ops (see recorder._FunctionMode).
+
+FunctionTranslator = Callable[[tuple[Any, ...], Mapping[str, Any], Any], OpSpec]
+
+
+def _sdpa_function(args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> OpSpec:
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    bound = {**dict(zip(names, args)), **kwargs}
+    return _attention(
+        bound["query"],
+        bound["key"],
+        bound["value"],
+        out,
+        causal=bound.get("is_causal", False),
+        mask=bound.get("attn_mask"),
+        dropout=bound.get("dropout_p", 0.0),
+    )
+
+
+_MHA_NAMES = (
+    "query",
+    "key",
+    "value",
+    "embed_dim_to_check",
+    "num_heads",
+    "in_proj_weight",
+    "in_proj_bias",
+    "bias_k",
+    "bias_v",
+    "add_zero_attn",
+    "dropout_p",
+    "out_proj_weight",
+    "out_proj_bias",
+    "training",
+    "key_padding_mask",
+    "need_weights",
+    "attn_mask",
+)
+
+
+def _mha_function(args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> OpSpec:
+    """``F.multi_head_attention_forward`` (nn.MultiheadAttention's unfused path) as the one
+    op the CPU's fast path runs; its inputs are sequence-first [L, B, E] (or unbatched [L, E])."""
+    bound = {**dict(zip(_MHA_NAMES, args)), **kwargs}
+
+    def batch_first(t: Any) -> Shape:
+        shape = shape_of(t)
+        return (1, *shape) if len(shape) == 2 else (shape[1], shape[0], shape[2])
+
+    output = out[0] if isinstance(out, (tuple, list)) else out
+    return OpSpec(
+        "multi_head_attention",
+        tuple(batch_first(bound[k]) for k in ("query", "key", "value")),
+        (batch_first(output),),
+        {
+            "num_heads": int(bound["num_heads"]),
+            "bias": bound.get("in_proj_bias") is not None,
+            "mask": bound.get("attn_mask") is not None or bound.get("key_padding_mask") is not None,
+            "need_weights": bool(bound.get("need_weights", True)),
+        },
+    )
+
+
+FUNCTIONS: dict[Callable[..., Any], tuple[str, FunctionTranslator]] = {
+    torch.nn.functional.scaled_dot_product_attention: (
+        "aten.scaled_dot_product_attention",
+        _sdpa_function,
+    ),
+    torch.nn.functional.multi_head_attention_forward: (
+        "aten._native_multi_head_attention",
+        _mha_function,
+    ),
+}

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ...errors import ProfilingError
-from ...pricing import Override, make_record, unique_names
+from ...pricing import NameCounter, Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
@@ -150,8 +150,8 @@ def build_profile(
     notes: Sequence[str] = (),
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
-    records = [_price(call, overrides) for call in root.calls]
-    records = unique_names(records, lambda r: r.native.split(".")[1] if r.native.startswith("aten.") else r.native)
+    namer = NameCounter()
+    records = [_price(call, overrides, namer) for call in root.calls]
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
@@ -185,9 +185,11 @@ def build_profile(
     )
 
 
-def _price(call: RawCall, overrides: Mapping[str, Override] | None) -> OpRecord:
+def _price(call: RawCall, overrides: Mapping[str, Override] | None, name: NameCounter) -> OpRecord:
     packet = ".".join(call.native.split(".")[:2])
+    short = packet.split(".", 1)[1] if call.native.startswith("aten.") else call.native
     return make_record(
+        name=name(call.scope, short),
         native=call.native,
         spec=call.spec,
         scope=call.scope,
@@ -203,36 +205,25 @@ def _price(call: RawCall, overrides: Mapping[str, Override] | None) -> OpRecord:
     )
 
 
-def _stand_ins(model: torch.nn.Module, fake_mode: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Fake CPU tensors shaped like the model's parameters and buffers: nothing is
-    allocated, and PyTorch picks the same CPU kernels (fused attention included)
-    as for real tensors, which a plain meta run would not."""
-    with fake_mode:
-        params = {
-            n: torch.empty(t.shape, dtype=t.dtype, device="cpu").requires_grad_(t.requires_grad)
-            for n, t in model.named_parameters()
-        }
-        buffers = {n: torch.empty(t.shape, dtype=t.dtype, device="cpu") for n, t in model.named_buffers()}
+def _meta_stand_ins(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Meta tensors shaped like the model's parameters and buffers: nothing is allocated."""
+    params = {
+        n: torch.empty_like(t, device="meta").requires_grad_(t.requires_grad) for n, t in model.named_parameters()
+    }
+    buffers = {n: torch.empty_like(t, device="meta") for n, t in model.named_buffers()}
     return params, buffers
 
 
-def _fake(value: Any, fake_mode: Any) -> Any:
+def _to_meta(value: Any) -> Any:
     from torch.utils._pytree import tree_map
 
-    def convert(t: Any) -> Any:
-        if not isinstance(t, torch.Tensor):
-            return t
-        with fake_mode:
-            return torch.empty(t.shape, dtype=t.dtype, device="cpu")
-
-    return tree_map(convert, value)
+    return tree_map(lambda t: torch.empty_like(t, device="meta") if isinstance(t, torch.Tensor) else t, value)
 
 
 def _needs_data(error: BaseException) -> bool:
-    """Whether a fake/meta run failed because an op needed real values."""
-    from torch._subclasses.fake_tensor import DataDependentOutputException, DynamicOutputShapeException
-
-    return isinstance(error, (DataDependentOutputException, DynamicOutputShapeException)) or "meta tensor" in str(error)
+    """Whether a meta run failed because an op needed real values (or has no meta kernel)."""
+    text = str(error)
+    return isinstance(error, NotImplementedError) or "meta tensor" in text or "data-dependent" in text
 
 
 def profile_module(
@@ -255,7 +246,8 @@ def profile_module(
         training: count a training step: forward in train mode + measured backward.
         device: ``"meta"`` to run without allocating weights or activations. A
             model whose parameters are on the meta device is always run this way.
-            Both use fake CPU tensors, so the same kernels run as on the CPU.
+            Scaled dot-product attention is then recorded as one op, as the CPU
+            runs it, so meta and real profiles agree.
         overrides: prices for ops flopmagic has no formula for, keyed by native
             name (``"aten.sort"``) or canonical op.
     """
@@ -267,29 +259,23 @@ def profile_module(
         raise ProfilingError(f"device={device!r} is not supported: use None (the model's device) or 'meta'")
     display_name = name or type(model).__name__
 
-    fake_mode: Any = None
+    meta = device == "meta" or _model_device(model).type == "meta"
     stand_ins: dict[str, torch.Tensor] | None = None
     params: list[torch.Tensor] = list(model.parameters())
-    if device == "meta" or _model_device(model).type == "meta":
-        from torch._subclasses.fake_tensor import FakeTensorMode
-
-        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-        fake_params, fake_buffers = _stand_ins(model, fake_mode)
-        stand_ins = {**fake_params, **fake_buffers}
-        params = list(fake_params.values())
+    if meta and _model_device(model).type != "meta":
+        # real weights: meta stand-ins are swapped in by functional_call, which puts the originals back
+        meta_params, meta_buffers = _meta_stand_ins(model)
+        stand_ins = {**meta_params, **meta_buffers}
+        params = list(meta_params.values())
 
     if inputs is None:
         assert input_shape is not None
-        if fake_mode is not None:
-            with fake_mode:
-                args: tuple[Any, ...] = make_inputs(model, input_shape, dtype=input_dtype, device="cpu")
-        else:
-            args = make_inputs(model, input_shape, dtype=input_dtype)
+        args: tuple[Any, ...] = make_inputs(model, input_shape, dtype=input_dtype, device="meta" if meta else None)
         kwargs: dict[str, Any] = {}
     else:
         args, kwargs = _split_inputs(inputs)
-        if fake_mode is not None:
-            args, kwargs = _fake(args, fake_mode), _fake(kwargs, fake_mode)
+        if meta:
+            args, kwargs = _to_meta(args), _to_meta(kwargs)
 
     guard = ModelStateGuard(model)
     recorder = Recorder(track_backward=training, overrides=overrides)
@@ -305,27 +291,25 @@ def profile_module(
     restored: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
-            if fake_mode is not None:
-                stack.enter_context(fake_mode)
             stack.enter_context(_mode_flags(model, training))
             stack.enter_context(recorder.hooks())
             if training:
                 stack.enter_context(torch.enable_grad())
-                with recorder.active():
+                with recorder.active(meta=meta):
                     output = call()
                 loss = _surrogate_loss(output)
                 recorder.phase = "backward"
-                with recorder.active():
+                with recorder.active(meta=meta):
                     torch.autograd.grad(loss, [p for p in params if p.requires_grad], allow_unused=True)
             else:
                 stack.enter_context(torch.no_grad())
-                with recorder.active():
+                with recorder.active(meta=meta):
                     call()
     except ProfilingError:
         raise
     except Exception as error:
         hint = ""
-        if fake_mode is not None and _needs_data(error):
+        if meta and _needs_data(error):
             hint = " (an op needs the tensors' values, which a meta run does not have: profile with real tensors)"
         raise ProfilingError(f"running {display_name} failed{hint}: {type(error).__name__}: {error}") from error
     finally:

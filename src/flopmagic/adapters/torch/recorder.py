@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ...formulas import OpSpec, Shape
 from ...schema import Phase
-from .aten import Translator, lookup, shape_of
+from .aten import FUNCTIONS, Translator, lookup, shape_of
 
 __all__ = ["RawCall", "Recorder", "Root"]
 
@@ -171,6 +172,44 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
 
+class _FunctionMode(TorchFunctionMode):
+    """For meta-device runs: records the torch-level functions in ``FUNCTIONS`` (scaled
+    dot-product attention) as one op, the way the CPU runs them as one fused kernel,
+    instead of the math decomposition PyTorch picks for meta tensors.
+
+    Used only on meta tensors: an active function mode makes PyTorch skip its fused
+    fast paths, which meta tensors cannot take anyway.
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.recorder = recorder
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        entry = FUNCTIONS.get(func)
+        if entry is None or self.recorder.silenced:
+            return func(*args, **kwargs)
+        native, translate = entry
+        self.recorder.silenced = True
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.recorder.silenced = False
+        spec: OpSpec | None = None
+        note = ""
+        try:
+            spec = translate(args, kwargs, out)
+        except Exception as error:  # report the op instead of guessing its cost
+            note = f"could not read its arguments ({type(error).__name__}: {error})"
+        self.recorder.append(
+            native, spec, _flat_tensors(args) + _flat_tensors(kwargs.values()), _flat_tensors((out,)), note
+        )
+        return out
+
+
 class Recorder:
     """Collects raw calls per root module while its context managers are active."""
 
@@ -196,12 +235,17 @@ class Recorder:
         self._stack: list[tuple[Root, str, str, list[Any]]] = []
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
+        self.silenced = False
 
     @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        """Record every op run inside this block."""
-        with self._dispatch_mode:
-            yield
+    def active(self, *, meta: bool = False) -> Iterator[None]:
+        """Record every op run inside this block (``meta``: see :class:`_FunctionMode`)."""
+        if meta:
+            with _FunctionMode(self), self._dispatch_mode:
+                yield
+        else:
+            with self._dispatch_mode:
+                yield
 
     # -- roots and parameters -----------------------------------------------------------
     def add_root(self, module: torch.nn.Module, params: Mapping[str, torch.Tensor] | None = None) -> Root:
@@ -333,6 +377,8 @@ class Recorder:
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> None:
+        if self.silenced:  # inside a function recorded as one op
+            return
         spec: OpSpec | None = None
         note = ""
         if info.translator is not None:
