@@ -131,10 +131,10 @@ def _surrogate_loss(output: Any) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _mode_flags(model: torch.nn.Module, training: bool) -> Iterator[None]:
+def _mode_flags(modules: list[torch.nn.Module], training: bool) -> Iterator[None]:
     """Set train/eval on every module (the state guard restores the user's flags)."""
-    for module in model.modules():
-        module.training = training
+    for module in modules:
+        module.__dict__["training"] = training  # a plain attribute: skip nn.Module.__setattr__
     yield
 
 
@@ -277,9 +277,11 @@ def profile_module(
         if meta:
             args, kwargs = _to_meta(args), _to_meta(kwargs)
 
-    guard = ModelStateGuard(model)
+    named = list(model.named_modules(remove_duplicate=False))
+    modules = list({id(m): m for _, m in named}.values())
+    guard = ModelStateGuard(model, modules)
     recorder = Recorder(track_backward=training, overrides=overrides)
-    root = recorder.add_root(model, dict(zip((n for n, _ in model.named_parameters()), params)))
+    root = recorder.add_root(model, params if stand_ins is not None else None, named=named)
 
     def call() -> Any:
         if stand_ins is not None:
@@ -291,7 +293,7 @@ def profile_module(
     restored: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
-            stack.enter_context(_mode_flags(model, training))
+            stack.enter_context(_mode_flags(modules, training))
             stack.enter_context(recorder.hooks())
             if training:
                 stack.enter_context(torch.enable_grad())

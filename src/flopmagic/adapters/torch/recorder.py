@@ -16,7 +16,7 @@ records and layers.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +137,8 @@ def _flat_tensors(values: Any) -> list[torch.Tensor]:
 
 def output_shapes(output: Any) -> tuple[Shape, ...]:
     """Shapes of every tensor in a module's output (tuples, dicts, dataclass outputs)."""
+    if isinstance(output, torch.Tensor):  # the common case, without walking a tree
+        return (shape_of(output),)
     from torch.utils._pytree import tree_leaves
 
     try:
@@ -248,24 +250,33 @@ class Recorder:
                 yield
 
     # -- roots and parameters -----------------------------------------------------------
-    def add_root(self, module: torch.nn.Module, params: Mapping[str, torch.Tensor] | None = None) -> Root:
-        """Register a top-level module; ``params`` replaces its parameters (meta copies)."""
+    def add_root(
+        self,
+        module: torch.nn.Module,
+        params: Sequence[torch.Tensor] | None = None,
+        named: Sequence[tuple[str, torch.nn.Module]] | None = None,
+    ) -> Root:
+        """Register a top-level module; ``params`` replaces its parameters (meta stand-ins);
+        ``named`` is its ``named_modules(remove_duplicate=False)`` if the caller has it."""
         existing = self.roots.get(id(module))
         if existing is not None:
             return existing
         names: dict[int, str] = {}
-        for name, sub in module.named_modules(remove_duplicate=False):
-            names.setdefault(id(sub), name)
+        subs: dict[int, torch.nn.Module] = {}
+        for name, sub in named if named is not None else module.named_modules(remove_duplicate=False):
+            if id(sub) not in names:  # a shared module keeps its first name
+                names[id(sub)] = name
+                subs[id(sub)] = sub
         seen: set[int] = set()
         own: dict[str, int] = {}
-        for sub_name, sub in module.named_modules():
+        for key, sub in subs.items():
             count = 0
             for param in sub._parameters.values():
                 if param is not None and id(param) not in seen:
                     seen.add(id(param))
                     count += param.numel()
-            own[sub_name] = count
-        tensors = list(params.values()) if params is not None else list(module.parameters())
+            own[names[key]] = count
+        tensors = list(params) if params is not None else list(module.parameters())
         for tensor in tensors:
             self.param_numel[id(tensor)] = tensor.numel()
             self._keep.append(tensor)
@@ -400,10 +411,17 @@ class Recorder:
     ) -> None:
         phase = self._phase()
         root, scope, module_type = self._current(phase)
-        floating = any(t.is_floating_point() or t.is_complex() for t in tensors_in + tensors_out)
+        floating = False
+        for tensor in tensors_out or tensors_in:  # outputs decide; inputs for in-place/no-output ops
+            if tensor.is_floating_point() or tensor.is_complex():
+                floating = True
+                break
+        if not floating and tensors_out:  # a compare of floats gives bools: the work was on floats
+            floating = any(t.is_floating_point() for t in tensors_in)
         params = self._params_read(tensors_in)
         if spec is not None and spec.op == "matmul" and params:
             spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
+        # raw shapes are kept only for ops without a spec (unsupported): the spec has them otherwise
         call = RawCall(
             native=native,
             spec=spec,
@@ -412,8 +430,8 @@ class Recorder:
             params=params,
             phase=phase,
             floating=floating,
-            inputs=tuple(shape_of(t) for t in tensors_in),
-            outputs=tuple(shape_of(t) for t in tensors_out),
+            inputs=() if spec is not None else tuple(shape_of(t) for t in tensors_in),
+            outputs=() if spec is not None else tuple(shape_of(t) for t in tensors_out),
             note=note,
         )
         (root.calls if root is not None else self.loose).append(call)

@@ -40,10 +40,13 @@ class _Buffer:
 class ModelStateGuard:
     """Snapshot of everything profiling could touch; :meth:`restore` puts it back."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.modules = list(model.modules())
+    def __init__(self, model: torch.nn.Module, modules: list[torch.nn.Module] | None = None) -> None:
+        self.modules = modules if modules is not None else list(model.modules())
         self.training = [m.training for m in self.modules]
-        self.hooks = [{name: dict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)} for m in self.modules]
+        # only the hook dictionaries that hold anything are copied; empty ones must stay empty
+        self.hooks = [
+            {name: dict(hooks) for name in _HOOK_DICTS if (hooks := m.__dict__.get(name))} for m in self.modules
+        ]
         self.param_slots = [(m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None]
         params = list(model.parameters())
         self.params = params
@@ -62,10 +65,13 @@ class ModelStateGuard:
         """Put everything back; return what could not be undone (parameters a
         forward changed in place), for the profile's notes."""
         for module, flag in zip(self.modules, self.training):
-            module.training = flag
+            module.__dict__["training"] = flag  # a plain attribute: skip nn.Module.__setattr__
         for module, saved in zip(self.modules, self.hooks):
-            for name, hooks in saved.items():
-                current = getattr(module, name)
+            for name in _HOOK_DICTS:
+                current = module.__dict__.get(name)
+                if current is None:
+                    continue
+                hooks = saved.get(name, {})
                 if current != hooks:
                     current.clear()
                     current.update(hooks)
@@ -73,8 +79,10 @@ class ModelStateGuard:
             if module._parameters.get(name) is not param:
                 module._parameters[name] = param
         for param, flag, grad in zip(self.params, self.requires_grad, self.grads):
-            param.requires_grad_(flag)
-            param.grad = grad
+            if param.requires_grad != flag:
+                param.requires_grad_(flag)
+            if param.grad is not grad:
+                param.grad = grad
         with torch.no_grad():
             for buf in self.buffers:
                 if buf.module._buffers.get(buf.name) is not buf.tensor:
