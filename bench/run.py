@@ -1,0 +1,603 @@
+"""The benchmark: flopmagic against the other counters, on the same machine, in one run.
+
+    python bench/run.py --out docs/benchmarks.md      (make bench)
+
+Every (tool, model) measurement runs in its own process, so its peak RSS is its own. The
+report is generated, never hand-written: numbers, labels, errors against the analytic
+count, counting time as a ratio to one plain forward pass, peak memory, the machine and
+the versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the analytic derivations live with the tests
+
+L, D, FF, LAYERS = 128, 768, 3072, 12
+TRANSFORMER_LAYER = 3 * L * D * D + 2 * L * L * D + L * D * D + 2 * L * D * FF
+
+
+def swin_t_macs() -> int:
+    """Swin-T (Liu et al. 2021): patch embed, 4 stages of windowed attention blocks, merges, head."""
+    tokens, dim = 56 * 56, 96
+    macs = tokens * dim * 3 * 4 * 4  # 4x4 patch embedding
+    for depth in (2, 2, 6, 2):
+        per_block = 3 * tokens * dim * dim + 2 * tokens * 49 * dim + tokens * dim * dim + 8 * tokens * dim * dim
+        macs += depth * per_block
+        if dim < 768:
+            macs += (tokens // 4) * (4 * dim) * (2 * dim)  # patch merging: 4C -> 2C on a quarter of the tokens
+            tokens, dim = tokens // 4, dim * 2
+    return macs + 768 * 1000
+
+
+def truth(model: str) -> int:
+    from test_tensorflow import mobilenet_v2_macs, resnet50_macs
+
+    return {
+        "resnet50": resnet50_macs(stride_on_3x3=True),
+        "mobilenet_v2": mobilenet_v2_macs(),
+        "vit_b_16": 12 * (3 * 197 * 768 * 768 + 2 * 197 * 197 * 768 + 197 * 768 * 768 + 2 * 197 * 768 * 3072) + 768 * 3 * 16 * 16 * 196 + 768 * 1000,
+        "swin_t": swin_t_macs(),
+        "bert": LAYERS * TRANSFORMER_LAYER + D * D,
+        "gpt2": LAYERS * TRANSFORMER_LAYER + L * D * 50257,
+        "keras_resnet50": resnet50_macs(stride_on_3x3=False),
+        "keras_mobilenetv2": mobilenet_v2_macs(),
+        "onnx_resnet50": resnet50_macs(stride_on_3x3=True),
+        "onnx_mobilenet_v2": mobilenet_v2_macs(),
+    }[model]
+
+
+TORCH_MODELS = ["resnet50", "mobilenet_v2", "vit_b_16", "swin_t", "bert", "gpt2"]
+TORCH_TOOLS = ["flopmagic", "flop_counter_mode", "fvcore", "ptflops", "thop", "calflops", "torchprofile", "torchinfo"]
+# tool -> (label it prints, quantity that label really is)
+LABELS = {
+    "flopmagic": ("MACs / FLOPs", "macs"),
+    "flop_counter_mode": ("FLOP", "flops"),
+    "fvcore": ("flops", "macs"),
+    "ptflops": ("GMac", "macs"),
+    "thop": ("MACs", "macs"),
+    "calflops": ("MACs (FLOPs)", "macs"),
+    "torchprofile": ("MACs", "macs"),
+    "torchinfo": ("Mult-Adds", "macs"),
+    "tf-profiler": ("flops", "flops"),
+}
+
+
+# -- worker side -----------------------------------------------------------------------------------
+
+
+def _torch_model(name: str) -> tuple[Any, Any]:
+    import torch
+
+    torch.manual_seed(0)
+    if name in ("bert", "gpt2"):
+        from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel
+
+        model = BertModel(BertConfig()) if name == "bert" else GPT2LMHeadModel(GPT2Config())
+        return model.eval(), {"input_ids": torch.zeros(1, 128, dtype=torch.long)}
+    import torchvision
+
+    return getattr(torchvision.models, name)().eval(), (torch.randn(1, 3, 224, 224),)
+
+
+def _call(model: Any, inputs: Any) -> Any:
+    return model(**inputs) if isinstance(inputs, dict) else model(*inputs)
+
+
+def _count(tool: str, model: Any, inputs: Any) -> tuple[int, int | None]:
+    """(the number the tool reports, flopmagic's FLOPs or calflops' FLOPs when it has both)."""
+    import torch
+
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with warnings.catch_warnings(), quiet:
+        warnings.simplefilter("ignore")
+        if tool == "flopmagic":
+            import flopmagic
+
+            profile = flopmagic.profile(model, inputs)
+            return profile.macs, profile.flops
+        if tool == "flop_counter_mode":
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                _call(model, inputs)
+            return counter.get_total_flops(), None
+        if tool == "fvcore":
+            import logging
+
+            from fvcore.nn import FlopCountAnalysis
+
+            logging.getLogger("fvcore").setLevel(logging.ERROR)
+            args = tuple(inputs.values()) if isinstance(inputs, dict) else inputs
+            analysis = FlopCountAnalysis(model, args)
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            with torch.no_grad():
+                return int(analysis.total()), None
+        if tool == "ptflops":
+            from ptflops import get_model_complexity_info
+
+            if isinstance(inputs, dict):
+                macs, _ = get_model_complexity_info(model, (128,), input_constructor=lambda _: dict(inputs), as_strings=False, print_per_layer_stat=False, backend="pytorch")
+            else:
+                macs, _ = get_model_complexity_info(model, tuple(inputs[0].shape[1:]), as_strings=False, print_per_layer_stat=False, backend="pytorch")
+            return int(macs), None
+        if tool == "thop":
+            from thop import profile
+
+            args = tuple(inputs.values()) if isinstance(inputs, dict) else inputs
+            macs, _ = profile(model, inputs=args, verbose=False)
+            return int(macs), None
+        if tool == "calflops":
+            from calflops import calculate_flops
+
+            if isinstance(inputs, dict):
+                flops, macs, _ = calculate_flops(model=model, kwargs=dict(inputs), output_as_string=False, print_results=False, print_detailed=False)
+            else:
+                flops, macs, _ = calculate_flops(model=model, input_shape=tuple(inputs[0].shape), output_as_string=False, print_results=False, print_detailed=False)
+            return int(macs), int(flops)
+        if tool == "torchprofile":
+            from torchprofile import profile_macs
+
+            args = tuple(inputs.values()) if isinstance(inputs, dict) else inputs
+            return int(profile_macs(model, args)), None
+        if tool == "torchinfo":
+            from torchinfo import summary
+
+            data = dict(inputs) if isinstance(inputs, dict) else list(inputs)
+            return int(summary(model, input_data=data, verbose=0).total_mult_adds), None
+    raise ValueError(tool)
+
+
+def _median_time(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def worker_torch(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model, inputs = _torch_model(name)
+
+    def forward() -> None:
+        with torch.no_grad():
+            _call(model, inputs)
+
+    forward()
+    value, second = _count(tool, model, inputs)  # warm-up, and the number
+    forward_time = _median_time(forward, repeats)
+    count_time = _median_time(lambda: _count(tool, model, inputs), repeats)
+    result: dict[str, Any] = {"value": value, "second": second, "seconds": count_time, "forward": forward_time}
+    if tool == "flopmagic":
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class PassThrough(TorchDispatchMode):
+            def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+                return func(*args, **(kwargs or {}))
+
+        def floor() -> None:
+            with torch.no_grad(), PassThrough():
+                _call(model, inputs)
+
+        result["dispatch_floor"] = _median_time(floor, repeats)
+    return result
+
+
+def worker_keras(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    from flopmagic.adapters import import_tensorflow
+
+    import_tensorflow()
+    import keras
+    import numpy as np
+
+    import flopmagic
+
+    model = {"keras_resnet50": keras.applications.ResNet50, "keras_mobilenetv2": keras.applications.MobileNetV2}[name](weights=None)
+    x = np.zeros((1, 224, 224, 3), np.float32)
+    model(x)
+    backend = "tf-profiler" if tool == "tf-profiler" else "flopmagic"
+    profile = flopmagic.profile(model, backend=backend)
+    seconds = _median_time(lambda: flopmagic.profile(model, backend=backend), repeats)
+    forward = _median_time(lambda: model(x), repeats)
+    return {"value": profile.flops if tool == "tf-profiler" else profile.macs, "second": profile.flops, "seconds": seconds, "forward": forward}
+
+
+def worker_onnx(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime
+
+    import flopmagic
+
+    path = Path(os.environ.get("FLOPMAGIC_BENCH_TMP", "/tmp")) / f"{name}.onnx"
+    if not path.exists():
+        import torch
+
+        model, inputs = _torch_model(name.removeprefix("onnx_"))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            torch.onnx.export(model, inputs, str(path), dynamo=True, optimize=False)
+    profile = flopmagic.profile(str(path))
+    seconds = _median_time(lambda: flopmagic.profile(str(path)), repeats)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.zeros((1, 3, 224, 224), np.float32)}
+    session.run(None, feed)
+    forward = _median_time(lambda: session.run(None, feed), repeats)
+    return {"value": profile.macs, "second": profile.flops, "seconds": seconds, "forward": forward}
+
+
+def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    import flopmagic
+    from flopmagic.specs import build_torch_model
+
+    config = LlamaConfig(
+        hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64,
+        num_key_value_heads=8, vocab_size=128256, max_position_embeddings=4096,
+    )
+    model = build_torch_model(lambda: LlamaForCausalLM(config), "meta").eval()
+    ids = torch.zeros(1, 2048, dtype=torch.long, device="meta")
+    training = mode == "training"
+
+    def count() -> tuple[int, int, int]:
+        if tool == "flopmagic":
+            profile = flopmagic.profile(model, {"input_ids": ids}, training=training)
+            return profile.macs, profile.flops, len(profile.records)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        if training:
+            with counter:
+                loss = model(input_ids=ids).logits.sum()
+                torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad])
+        else:
+            with torch.no_grad(), counter:
+                model(input_ids=ids)
+        flops = counter.get_total_flops()
+        return flops // 2, flops, 0
+
+    macs, flops, records = count()
+    seconds = _median_time(count, repeats)
+    return {"value": macs, "second": flops, "records": records, "seconds": seconds, "forward": None}
+
+
+def worker_onnx_large(tool: str, nodes: str, repeats: int) -> dict[str, Any]:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    import flopmagic
+
+    count = int(nodes)
+    graph_nodes, previous = [], "x"
+    for i in range(count):  # a chain of MatMul, Add, Relu, Sigmoid over [1, 16] activations
+        kind = ("MatMul", "Add", "Relu", "Sigmoid")[i % 4]
+        inputs = [previous, "w"] if kind == "MatMul" else [previous, "b"] if kind == "Add" else [previous]
+        graph_nodes.append(helper.make_node(kind, inputs, [f"t{i}"], name=f"block{i // 100}/n{i}"))
+        previous = f"t{i}"
+    graph = helper.make_graph(
+        graph_nodes, "large", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [1, 16])],
+        initializer=[numpy_helper.from_array(np.zeros((16, 16), np.float32), "w"), numpy_helper.from_array(np.zeros(16, np.float32), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    profile = flopmagic.profile(model)
+    seconds = _median_time(lambda: flopmagic.profile(model), repeats)
+    return {"value": profile.macs, "second": profile.flops, "records": len(profile.records), "seconds": seconds, "forward": None}
+
+
+def worker_keras_graph(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    """flopmagic's graph walk against TensorFlow's profiler on the same (frozen) graph."""
+    from flopmagic.adapters import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    import flopmagic
+    from flopmagic.adapters.tensorflow.profiler import profiler_counts
+
+    model = keras.applications.ResNet50(weights=None)
+    traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec((1, 224, 224, 3)))
+    frozen = convert_variables_to_constants_v2(traced)
+    if tool == "tf-profiler":
+        flops = sum(profiler_counts(frozen.graph).values())
+        seconds = _median_time(lambda: profiler_counts(frozen.graph), repeats)
+        return {"value": flops, "second": flops, "seconds": seconds, "forward": None}
+    from flopmagic.adapters.tensorflow import _profile_graph
+
+    profile = _profile_graph(model, frozen, [tf.TensorSpec((1, 224, 224, 3))], None, "ResNet50")
+    seconds = _median_time(lambda: _profile_graph(model, frozen, [tf.TensorSpec((1, 224, 224, 3))], None, "ResNet50"), repeats)
+    return {"value": profile.macs, "second": profile.under("tf-profiler").flops, "seconds": seconds, "forward": None}
+
+
+def worker_gpt2_training(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    import flopmagic
+
+    profile = flopmagic.profile("transformers:GPT2LMHeadModel", training=True, device="meta")
+    forward = sum(r.flops for r in profile.records if r.phase == "forward")
+    backward = sum(r.flops for r in profile.records if r.phase == "backward")
+    return {"value": forward, "second": backward, "seconds": 0.0, "forward": None, "params": profile.params}
+
+
+WORKERS = {
+    "torch": worker_torch,
+    "keras": worker_keras,
+    "onnx": worker_onnx,
+    "llama": worker_llama,
+    "onnx_large": worker_onnx_large,
+    "keras_graph": worker_keras_graph,
+    "gpt2_training": worker_gpt2_training,
+}
+
+
+def run_worker(kind: str, tool: str, name: str, repeats: int) -> None:
+    try:
+        result = WORKERS[kind](tool, name, repeats)
+    except Exception as error:  # a tool that cannot count a model is a result, not a crash
+        result = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:140] if str(error) else ''}"}
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH-RESULT " + json.dumps(result), flush=True)
+
+
+# -- driver side -------------------------------------------------------------------------------
+
+
+def measure(kind: str, tool: str, name: str, repeats: int, timeout: int = 1800) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", kind, tool, name, "--repeats", str(repeats)]
+    print(f"  {kind:13s} {tool:18s} {name:18s}", end=" ", flush=True)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    except subprocess.TimeoutExpired:
+        print("timed out")
+        return {"error": f"timed out after {timeout} s"}
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
+    if line is None:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print("failed")
+        return {"error": f"worker failed: {tail[:140]}"}
+    result: dict[str, Any] = json.loads(line[len("BENCH-RESULT ") :])
+    print(result.get("error") or f"{result['seconds']:.3f} s", flush=True)
+    return result
+
+
+def _g(value: float) -> str:
+    return f"{value / 1e9:.4f} G"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("flopmagic", "torch", "torchvision", "transformers", "tensorflow-cpu", "keras", "onnx", "onnxruntime", "fvcore", "ptflops", "thop", "calflops", "torchprofile", "torchinfo"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[package] = version(package)
+    return found
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    return f"{cpu}, {os.cpu_count()} cores{memory}; {platform.platform()}; Python {platform.python_version()}"
+
+
+def report(results: dict[str, Any], seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `bench/run.py` (`make bench`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds / 60:.0f} min. "
+        "Do not edit by hand.",
+        "",
+        f"**Machine:** {_machine()}; CPU only.",
+        "",
+        "**Versions:** " + ", ".join(f"{k} {v}" for k, v in _versions().items()) + ".",
+        "",
+        "Each (tool, model) ran in its own process: *peak RSS* is that whole process (interpreter, framework, model). "
+        "Times are medians of several calls after a warm-up; *× forward* is the counting call's time over one plain "
+        "`torch.no_grad()` forward pass of the same model. *Truth* is the analytic MAC count (conv + linear + attention "
+        "matmuls; derivations in `bench/run.py` and `tests/test_tensorflow.py`). *Error* compares each tool's number, "
+        "read as the quantity it really is (MACs, or FLOPs = 2 x MACs), with the truth.",
+        "",
+        "## Numbers every tool reports, PyTorch models (batch 1, CPU tensors, random weights)",
+        "",
+    ]
+    for model in TORCH_MODELS:
+        t = truth(model)
+        lines += [f"### {model}: truth {t:,} MACs ({_g(t)})", "", "| tool | reports (label) | is | error | time | × forward | peak RSS |", "| --- | --- | --- | --- | ---: | ---: | ---: |"]
+        for tool in TORCH_TOOLS:
+            r = results["torch"].get((tool, model), {})
+            label, quantity = LABELS[tool]
+            if "error" in r:
+                lines.append(f"| {tool} | fails: {r['error']} | | | | | {r.get('peak_rss_mb', 0):.0f} MB |")
+                continue
+            value = r["value"]
+            reported = f"{_g(value)} {label}"
+            if tool == "flopmagic":
+                reported = f"{_g(value)} MACs, {_g(r['second'])} FLOPs"
+            elif tool == "calflops":
+                reported = f"{_g(value)} MACs, {_g(r['second'])} FLOPs"
+            as_macs = value / 2 if quantity == "flops" else value
+            error = as_macs / t - 1
+            ratio = r["seconds"] / r["forward"]
+            lines.append(f"| {tool} | {reported} | {quantity} | {error:+.2%} | {r['seconds'] * 1000:.0f} ms | {ratio:.2f} | {r['peak_rss_mb']:.0f} MB |")
+        lines.append("")
+    lines += [
+        "## Counting overhead on real tensors",
+        "",
+        "flopmagic's counting call (hooks, dispatch mode, pricing, building the profile) over one plain forward pass. "
+        "*Dispatch floor*: the same forward under a `TorchDispatchMode` that does nothing but call the op — the cost "
+        "every dispatch-level counter pays before counting anything (`FlopCounterMode` too).",
+        "",
+        "| model | forward | flopmagic | × forward | dispatch floor × forward | target 1.2× |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for model in TORCH_MODELS:
+        r = results["torch"].get(("flopmagic", model), {})
+        if "error" in r or not r:
+            continue
+        ratio = r["seconds"] / r["forward"]
+        floor = r["dispatch_floor"] / r["forward"]
+        verdict = "met" if ratio <= 1.2 else "missed"
+        lines.append(f"| {model} | {r['forward'] * 1000:.0f} ms | {r['seconds'] * 1000:.0f} ms | {ratio:.2f} | {floor:.2f} | {verdict} |")
+    lines += [
+        "",
+        "Where the target is missed the model runs many small kernels (MobileNetV2's ~200 ops in ~40 ms, Swin's window "
+        "shuffling): about 25 µs of Python dispatch per op is paid by *any* dispatch mode (the floor), and flopmagic's own "
+        "work (binding the op's arguments, building its spec, attributing it to a module, ~25 µs per op) comes on top. "
+        "Models whose time is in large matmuls (ViT, BERT, GPT-2) stay within the target.",
+        "",
+        "## Keras (TensorFlow graph) and ONNX",
+        "",
+        "| model | tool | reports | truth | error | time | × forward | peak RSS |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for (kind, tool, model), r in results["other"].items():
+        if kind not in ("keras", "onnx"):
+            continue
+        t = truth(model)
+        if "error" in r:
+            lines.append(f"| {model} | {tool} | fails: {r['error']} | | | | | |")
+            continue
+        if tool == "tf-profiler":
+            reported, error = f"{_g(r['value'])} flops", r["value"] / 2 / t - 1
+        else:
+            reported, error = f"{_g(r['value'])} MACs, {_g(r['second'])} FLOPs", r["value"] / t - 1
+        lines.append(f"| {model} | {tool} | {reported} | {_g(t)} MACs | {error:+.2%} | {r['seconds'] * 1000:.0f} ms | {r['seconds'] / r['forward']:.2f} | {r['peak_rss_mb']:.0f} MB |")
+    lines += [
+        "",
+        "TensorFlow's profiler counts true FLOPs of convolutions, matmuls, BiasAdd and its registered elementwise ops, "
+        "and 0 for ops without registered statistics (Relu, Relu6): its error here is those ops. ONNX times include "
+        "shape inference of the exported graph; *× forward* is over one ONNX Runtime run.",
+        "",
+        "## Huge models without weights: a LLaMA-style 70B on the meta device",
+        "",
+        "`LlamaConfig(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64, "
+        "num_key_value_heads=8, vocab_size=128256)` built on the meta device, 2048 tokens, batch 1. flopmagic keeps a "
+        "full record per op (elementwise, norms and attention included); `FlopCounterMode` counts matmuls and attention only.",
+        "",
+        "| counter | mode | MACs | FLOPs | op records | time | peak RSS | targets |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for mode in ("inference", "training"):
+        fcm = results["other"].get(("llama", "flop_counter_mode", mode), {})
+        for tool in ("flopmagic", "flop_counter_mode"):
+            r = results["other"].get(("llama", tool, mode), {})
+            if "error" in r or not r:
+                lines.append(f"| {tool} | {mode} | fails: {r.get('error', 'not run')} | | | | | |")
+                continue
+            targets = ""
+            if tool == "flopmagic" and "seconds" in fcm:
+                time_ok = "met" if r["seconds"] <= fcm["seconds"] else f"missed ({r['seconds'] / fcm['seconds']:.2f}× FlopCounterMode)"
+                memory_ok = "met" if r["peak_rss_mb"] < 1024 else "missed"
+                targets = f"time ≤ FlopCounterMode: {time_ok}; < 1 GB: {memory_ok}"
+            lines.append(
+                f"| {tool} | {mode} | {_g(r['value'])} | {_g(r['second'])} | {r['records'] or '-'} | {r['seconds']:.2f} s | {r['peak_rss_mb']:.0f} MB | {targets} |"
+            )
+    large = results["other"].get(("onnx_large", "flopmagic", "100000"), {})
+    keras_walk = results["other"].get(("keras_graph", "flopmagic", "resnet50"), {})
+    keras_prof = results["other"].get(("keras_graph", "tf-profiler", "resnet50"), {})
+    lines += [
+        "",
+        "## Graph walks",
+        "",
+        "| what | result | time | peak RSS |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    if "seconds" in large:
+        lines.append(f"| ONNX graph of 100,000 nodes (MatMul/Add/Relu/Sigmoid chain) | {large['records']:,} records, {large['value']:,} MACs | {large['seconds']:.2f} s | {large['peak_rss_mb']:.0f} MB |")
+    if "seconds" in keras_walk and "seconds" in keras_prof:
+        lines.append(f"| Keras ResNet50, frozen graph: flopmagic's walk | {_g(keras_walk['value'])} MACs; its tf-profiler preset {_g(keras_walk['second'])} FLOPs | {keras_walk['seconds']:.2f} s | {keras_walk['peak_rss_mb']:.0f} MB |")
+        lines.append(f"| Keras ResNet50, the same frozen graph: TensorFlow's profiler | {_g(keras_prof['value'])} FLOPs | {keras_prof['seconds']:.2f} s | {keras_prof['peak_rss_mb']:.0f} MB |")
+    lines += [
+        "",
+        "The ONNX walk's time is per-node Python work (reading each node's attributes and shapes, building and pricing its "
+        "record, ~60 µs per node) after ONNX's own shape inference (~0.7 s); identical nodes are translated once.",
+        "",
+        "## The LLM rule of thumb: training FLOPs ≈ 6 N D",
+    ]
+    gpt = results["other"].get(("gpt2_training", "flopmagic", "gpt2"), {})
+    if "value" in gpt:
+        n_non_embedding = 12 * 12 * 768 * 768  # Kaplan et al. 2020: N = 12 n_layer d_model^2
+        tokens = 128
+        rule = 6 * n_non_embedding * tokens
+        measured = gpt["value"] + gpt["second"]
+        lines += [
+            "",
+            f"GPT-2 small (GPT2Config defaults), 128 tokens, forward + measured backward (`training=True`): "
+            f"forward {_g(gpt['value'])} FLOPs + backward {_g(gpt['second'])} FLOPs = **{_g(measured)}**. "
+            f"Kaplan et al. (2020): C ≈ 6 N D with N = 12 n_layer d_model² = {n_non_embedding:,} non-embedding parameters and "
+            f"D = {tokens} tokens gives **{_g(rule)}**: the measured count is {measured / rule:.2f}× the rule.",
+            "",
+            "The difference is what the rule leaves out: the LM head (128 × 768 × 50,257 MACs forward, twice that backward: "
+            f"{_g(6 * 128 * 768 * 50257)} FLOPs) — the embedding matrix is excluded from N but the head uses it — the "
+            "attention score and value matmuls (2 × 128² × 768 per layer, which grow with context length), and the "
+            "elementwise work of norms, GELU, softmax and their gradients.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "TOOL", "NAME"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        run_worker(*args.worker, repeats=args.repeats)
+        return 0
+    started = time.time()
+    results: dict[str, Any] = {"torch": {}, "other": {}}
+    print("PyTorch models:", flush=True)
+    for model in TORCH_MODELS:
+        for tool in TORCH_TOOLS:
+            results["torch"][(tool, model)] = measure("torch", tool, model, args.repeats if model not in ("vit_b_16", "gpt2", "bert") else 3)
+    print("Keras and ONNX:", flush=True)
+    for model in ("keras_resnet50", "keras_mobilenetv2"):
+        for tool in ("flopmagic", "tf-profiler"):
+            results["other"][("keras", tool, model)] = measure("keras", tool, model, args.repeats)
+    for model in ("onnx_resnet50", "onnx_mobilenet_v2"):
+        results["other"][("onnx", "flopmagic", model)] = measure("onnx", "flopmagic", model, args.repeats)
+    print("Huge and large:", flush=True)
+    for mode in ("inference", "training"):
+        for tool in ("flopmagic", "flop_counter_mode"):
+            results["other"][("llama", tool, mode)] = measure("llama", tool, mode, 3)
+    results["other"][("onnx_large", "flopmagic", "100000")] = measure("onnx_large", "flopmagic", "100000", 3)
+    for tool in ("flopmagic", "tf-profiler"):
+        results["other"][("keras_graph", tool, "resnet50")] = measure("keras_graph", tool, "resnet50", 3)
+    results["other"][("gpt2_training", "flopmagic", "gpt2")] = measure("gpt2_training", "flopmagic", "gpt2", 1)
+    Path(args.out).write_text(report(results, time.time() - started), encoding="utf-8")
+    print(f"wrote {args.out} in {(time.time() - started) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
