@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from .formulas import Cost, OpSpec, Shape, find_formula
+from .formulas import Cost, FormulaEntry, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
 __all__ = ["NameCounter", "Override", "make_record", "unique_names"]
@@ -42,9 +42,10 @@ def make_record(
     ``override_keys`` are extra names an override may be registered under (e.g. the
     aten packet ``aten.sort`` for ``aten.sort.default``)."""
 
-    def record(shown: OpSpec, cost: Cost, method: Method, why: str = note) -> OpRecord:
+    def record(
+        shown: OpSpec, cost: Cost, method: Method, why: str = note, found: FormulaEntry | None = None
+    ) -> OpRecord:
         # A view or copy touches a weight without computing with it: no params read.
-        found = find_formula(shown.op)
         moved = found is not None and found.category == "movement"
         return OpRecord(
             name=name,
@@ -70,7 +71,7 @@ def make_record(
             override = overrides.get(key)
             if override is not None:
                 shown = spec or OpSpec(native, inputs, outputs)
-                return record(shown, override(shown).times(count), "override")
+                return record(shown, override(shown).times(count), "override", found=find_formula(shown.op))
     entry = find_formula(spec.op) if spec is not None else None
     if spec is None or entry is None:
         why = note or "no formula for this op: its cost is not counted"
@@ -79,7 +80,10 @@ def make_record(
         spec = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
         entry = find_formula("integer")
         assert entry is not None
-    return record(spec, entry.fn(spec).times(count), "zero-cost" if entry.zero_cost else "formula")
+    cost = entry.fn(spec)
+    return record(
+        spec, cost if count == 1 else cost.times(count), "zero-cost" if entry.zero_cost else "formula", found=entry
+    )
 
 
 class NameCounter:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...formulas import AttrValue, OpSpec, Shape
+from .._table import TranslationTable
 
 __all__ = ["TABLE", "MissingShape", "Node", "Translator", "lookup"]
 
@@ -60,22 +61,9 @@ class Node:
 
 
 Translator = Callable[[Node], OpSpec]
-TABLE: dict[str, Translator] = {}
-
-
-def _register(names: str | list[str], translator: Translator) -> None:
-    for name in [names] if isinstance(names, str) else names:
-        if name in TABLE:
-            raise ValueError(f"duplicate ONNX translation for {name}")
-        TABLE[name] = translator
-
-
-def translates(*names: str) -> Callable[[Translator], Translator]:
-    def register(fn: Translator) -> Translator:
-        _register(list(names), fn)
-        return fn
-
-    return register
+TABLE: TranslationTable[Translator] = TranslationTable("ONNX")
+_register = TABLE.register
+translates = TABLE.translates
 
 
 def lookup(domain: str, op_type: str) -> Translator | None:

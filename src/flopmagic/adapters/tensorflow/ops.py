@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...formulas import AttrValue, OpSpec, Shape
+from .._table import TranslationTable
 
 __all__ = ["TABLE", "MissingShape", "TfOp", "Translator", "channels_first"]
 
@@ -63,22 +64,9 @@ def channels_first(shape: Shape, nchw: bool = False) -> Shape:
 
 
 Translator = Callable[[TfOp], OpSpec]
-TABLE: dict[str, Translator] = {}
-
-
-def _register(names: str | list[str], translator: Translator) -> None:
-    for name in [names] if isinstance(names, str) else names:
-        if name in TABLE:
-            raise ValueError(f"duplicate TensorFlow translation for {name}")
-        TABLE[name] = translator
-
-
-def translates(*names: str) -> Callable[[Translator], Translator]:
-    def register(fn: Translator) -> Translator:
-        _register(list(names), fn)
-        return fn
-
-    return register
+TABLE: TranslationTable[Translator] = TranslationTable("TensorFlow")
+_register = TABLE.register
+translates = TABLE.translates
 
 
 def _moves(kind: str) -> Translator:

@@ -13,19 +13,18 @@ An in-place variant (``aten.relu_``) falls back to its out-of-place entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from ...formulas import AttrValue, OpSpec, Shape
+from .._table import TranslationTable
 
 __all__ = ["FUNCTIONS", "TABLE", "Bound", "Translator", "lookup", "shape_of"]
 
 Bound = Mapping[str, Any]
 Translator = Callable[[Bound, Any], OpSpec]
-
-TABLE: dict[str, Translator] = {}
 
 
 def shape_of(value: Any) -> Shape:
@@ -49,19 +48,9 @@ def _out(out: Any, index: int = 0) -> Shape:
     return shape_of(tensors[index]) if tensors else ()
 
 
-def _register(names: str | Sequence[str], translator: Translator) -> None:
-    for name in [names] if isinstance(names, str) else names:
-        if name in TABLE:
-            raise ValueError(f"duplicate aten translation for {name}")
-        TABLE[name] = translator
-
-
-def translates(*names: str) -> Callable[[Translator], Translator]:
-    def register(fn: Translator) -> Translator:
-        _register(names, fn)
-        return fn
-
-    return register
+TABLE: TranslationTable[Translator] = TranslationTable("aten")
+_register = TABLE.register
+translates = TABLE.translates
 
 
 def lookup(packet: str) -> Translator | None:
