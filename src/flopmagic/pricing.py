@@ -7,12 +7,11 @@ Every adapter (PyTorch, TensorFlow, ONNX) ends here, so the method of counting
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 
 from .formulas import Cost, FormulaEntry, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
-__all__ = ["NameCounter", "Override", "make_record", "unique_names"]
+__all__ = ["NameCounter", "Override", "make_record"]
 
 Override = Callable[[OpSpec], Cost]
 
@@ -97,9 +96,3 @@ class NameCounter:
         n = self.seen.get(stem, 0) + 1
         self.seen[stem] = n
         return stem if n == 1 else f"{stem}#{n}"
-
-
-def unique_names(records: Iterable[OpRecord], short: Callable[[OpRecord], str]) -> list[OpRecord]:
-    """Name each record ``scope/op`` and number repeats (``scope/op#2``)."""
-    name = NameCounter()
-    return [replace(record, name=name(record.scope, short(record))) for record in records]

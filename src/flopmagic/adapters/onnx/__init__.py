@@ -19,7 +19,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...formulas import OpSpec
-from ...pricing import Override, make_record, unique_names
+from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
 from .ops import MissingShape, Node, lookup
@@ -303,7 +303,7 @@ def profile_onnx(
     inferred, notes = infer_shapes(bound)
     walk = _Walk(inferred, overrides)
     walk.walk(inferred.graph)
-    records = unique_names(walk.records, lambda r: r.native) if any(not r.name for r in walk.records) else walk.records
+    records = walk.records
     initializers = walk.initializers
     params = [t for n, t in initializers.items() if n not in walk.buffers and t.data_type in _FLOAT_TYPES]
     param_bytes: dict[str, int] = {}
