@@ -281,7 +281,7 @@ class CellCapture:
         from .pricing import NameCounter
 
         name = NameCounter()
-        records = [_price(call, None, name) for call in self.recorder.loose]
+        records = [_price(call, None, name, {}) for call in self.recorder.loose]
         if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
             return None
         return ModelProfile(

@@ -35,11 +35,14 @@ def make_record(
     overrides: Mapping[str, Override] | None = None,
     override_keys: Iterable[str] = (),
     name: str = "",
+    cache: dict[tuple[int, bool], PricedSpec] | None = None,
 ) -> OpRecord:
     """Price one op. ``spec=None`` means the adapter has no translation: the op is
     recorded as unsupported (0, listed in the report) unless an override prices it.
     ``override_keys`` are extra names an override may be registered under (e.g. the
-    aten packet ``aten.sort`` for ``aten.sort.default``)."""
+    aten packet ``aten.sort`` for ``aten.sort.default``). ``cache``: a dict the caller
+    keeps for one model, so that a spec object used for many ops (a graph walk
+    translates identical nodes once) is priced once; it holds the spec it keys on."""
 
     def record(
         shown: OpSpec, cost: Cost, method: Method, why: str = note, found: FormulaEntry | None = None
@@ -71,18 +74,37 @@ def make_record(
             if override is not None:
                 shown = spec or OpSpec(native, inputs, outputs)
                 return record(shown, override(shown).times(count), "override", found=find_formula(shown.op))
-    entry = find_formula(spec.op) if spec is not None else None
-    if spec is None or entry is None:
+    priced: PricedSpec | None = None
+    if spec is not None:
+        priced = cache.get((id(spec), floating)) if cache is not None else None
+        if priced is None:
+            priced = _price(spec, floating)
+            if cache is not None:
+                cache[(id(spec), floating)] = priced
+    if priced is None or priced[2] is None:  # no translation, or a canonical op without a formula
         why = note or "no formula for this op: its cost is not counted"
         return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why)
+    _, shown, entry, cost = priced
+    assert entry is not None  # checked above
+    return record(
+        shown, cost if count == 1 else cost.times(count), "zero-cost" if entry.zero_cost else "formula", found=entry
+    )
+
+
+# (the spec priced, the spec shown, its formula or None, the cost of one call)
+PricedSpec = tuple[OpSpec, OpSpec, FormulaEntry | None, Cost]
+
+
+def _price(spec: OpSpec, floating: bool) -> PricedSpec:
+    entry = find_formula(spec.op)
+    if entry is None:
+        return spec, spec, None, Cost()
+    shown = spec
     if not floating and entry.category in _NUMERIC:
-        spec = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
+        shown = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
         entry = find_formula("integer")
         assert entry is not None
-    cost = entry.fn(spec)
-    return record(
-        spec, cost if count == 1 else cost.times(count), "zero-cost" if entry.zero_cost else "formula", found=entry
-    )
+    return spec, shown, entry, entry.fn(shown)
 
 
 class NameCounter:

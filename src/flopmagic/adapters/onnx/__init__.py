@@ -37,6 +37,10 @@ _TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
 _TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
 
 
+# ops whose output is a (reshaped, cast, broadcast) copy of their first input's values
+_SHAPE_ONLY = frozenset({"Expand", "Cast", "CastLike", "Identity", "Reshape", "Unsqueeze"})
+
+
 def _value_shapes(values: Sequence[onnx.ValueInfoProto]) -> tuple[dict[str, tuple[int | None, ...]], dict[str, int]]:
     shapes: dict[str, tuple[int | None, ...]] = {}
     types: dict[str, int] = {}
@@ -46,9 +50,8 @@ def _value_shapes(values: Sequence[onnx.ValueInfoProto]) -> tuple[dict[str, tupl
             continue
         types[value.name] = tensor.elem_type
         if tensor.HasField("shape"):
-            shapes[value.name] = tuple(
-                d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim
-            )
+            # a symbolic dim reads as dim_value 0: unknown, like any non-positive value
+            shapes[value.name] = tuple(v if (v := d.dim_value) > 0 else None for d in tensor.shape.dim)
     return shapes, types
 
 
@@ -82,9 +85,16 @@ class _Walk:
     producers: dict[str, onnx.NodeProto] = field(default_factory=dict)
     translations: dict[tuple[Any, ...], tuple[OpSpec | None, str]] = field(default_factory=dict)
     zeros: dict[str, bool] = field(default_factory=dict)
+    # values that can be a constant zero (constants and what shape-only ops make of them):
+    # every other value is not, without a lookup chain
+    maybe_zero: set[str] = field(default_factory=set)
+    priced: dict[tuple[int, bool], Any] = field(default_factory=dict)  # make_record's cost cache
+    as_linear: dict[int, tuple[OpSpec, OpSpec]] = field(default_factory=dict)
 
     def is_zero(self, name: str) -> bool:
         """Whether a tensor is a constant zero, possibly expanded, cast or passed through."""
+        if name not in self.maybe_zero:
+            return False
         known = self.zeros.get(name)
         if known is None:
             known = self.zeros[name] = self._is_zero(name)
@@ -96,14 +106,7 @@ class _Walk:
             if value is not None:
                 return bool(value.size) and not value.any()
             producer = self.producers.get(name)
-            if producer is None or producer.op_type not in (
-                "Expand",
-                "Cast",
-                "CastLike",
-                "Identity",
-                "Reshape",
-                "Unsqueeze",
-            ):
+            if producer is None or producer.op_type not in _SHAPE_ONLY:
                 return False
             name = producer.input[0]
         return False
@@ -114,19 +117,19 @@ class _Walk:
             return None
         return numpy_helper.to_array(tensor)
 
-    def scope_of(self, node: onnx.NodeProto, prefix: str) -> tuple[str, str]:
-        meta = {p.key: p.value for p in node.metadata_props} if node.metadata_props else {}
+    def scope_of(self, node: onnx.NodeProto, node_name: str, prefix: str) -> tuple[str, str]:
+        meta = {p.key: p.value for p in node.metadata_props} if len(node.metadata_props) else {}
         scope, module_type = "", ""
-        if _TORCH_SCOPES in meta:
+        if meta and _TORCH_SCOPES in meta:
             scopes = ast.literal_eval(meta[_TORCH_SCOPES])
             scope = scopes[-2] if len(scopes) >= 2 else ""
             classes = ast.literal_eval(meta.get(_TORCH_CLASSES, "[]"))
             if len(classes) >= 2:
                 module_type = str(classes[-2]).rsplit(".", 1)[-1]
-        elif node.name.startswith("/"):
-            scope = _legacy_torch_scope(node.name)
-        elif "/" in node.name:
-            scope = node.name.rsplit("/", 1)[0]
+        elif node_name.startswith("/"):
+            scope = _legacy_torch_scope(node_name)
+        elif "/" in node_name:
+            scope = node_name.rsplit("/", 1)[0]
         if prefix:
             scope = f"{prefix}.{scope}" if scope else prefix
         return scope, module_type
@@ -136,19 +139,24 @@ class _Walk:
         self.shapes.update(shapes)
         self.types.update(types)
         for tensor in graph.initializer:
+            self.maybe_zero.add(tensor.name)
             self.initializers.setdefault(tensor.name, tensor)
             self.shapes.setdefault(tensor.name, tuple(tensor.dims))
             self.types.setdefault(tensor.name, tensor.data_type)
         # shapes as records show them (an unknown dimension as 0), computed once per value
         self.concrete.update((k, tuple(d or 0 for d in v)) for k, v in self.shapes.items() if k not in self.concrete)
         for node in graph.node:
+            op_type = node.op_type
             for output in node.output:
                 self.producers[output] = node
-            if node.op_type == "Constant" and node.output and node.attribute:
+            if op_type in _SHAPE_ONLY:
+                self.maybe_zero.update(node.output)
+            if op_type == "Constant" and node.output and node.attribute:
                 value = next((a for a in node.attribute if a.name == "value"), None)
                 if value is not None:
                     self.constants[node.output[0]] = value.t
-            if node.op_type == "BatchNormalization":
+                    self.maybe_zero.add(node.output[0])
+            if op_type == "BatchNormalization":
                 self.buffers.update(n for n in node.input[3:5] if n)  # running mean and variance
         for index, node in enumerate(graph.node):
             self.visit(node, index, prefix, count)
@@ -193,7 +201,8 @@ class _Walk:
         if op_type in ("If", "Loop", "Scan") and domain in ("", "ai.onnx"):
             self.subgraphs(node, native, prefix, count)
             return
-        scope, module_type = self.scope_of(node, prefix)
+        node_name = node.name
+        scope, module_type = self.scope_of(node, node_name, prefix)
         inputs, outputs = list(node.input), list(node.output)
         spec, note = self.translate(node, op_type, domain, native, inputs, outputs)
         names = [n for n in inputs if n]
@@ -209,11 +218,14 @@ class _Walk:
             if n and types.get(n, _FLOAT) in _FLOAT_TYPES:
                 floating = True
                 break
-        if spec is not None and spec.op == "matmul" and params:
-            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
+        if spec is not None and spec.op == "matmul" and params:  # a weight operand
+            pair = self.as_linear.get(id(spec))  # one linear spec per cached matmul spec
+            if pair is None:
+                pair = self.as_linear[id(spec)] = (spec, OpSpec("linear", spec.inputs, spec.outputs, spec.attrs))
+            spec = pair[1]
         concrete = self.concrete
         record = make_record(
-            name=node.name or f"{op_type}_{index}",
+            name=node_name or f"{op_type}_{index}",
             native=native,
             spec=spec,
             scope=scope,
@@ -225,6 +237,7 @@ class _Walk:
             count=count,
             note=note,
             overrides=self.overrides,
+            cache=self.priced,
         )
         self.records.append(record)
         layer = self.layers.get(scope)

@@ -27,10 +27,13 @@ Bound = Mapping[str, Any]
 Translator = Callable[[Bound, Any], OpSpec]
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def shape_of(value: Any) -> Shape:
     """A tensor's shape as plain ints (SymInts of static fake tensors included)."""
     shape = tuple(value.shape)
-    if all(type(d) is int for d in shape):  # the common case: no SymInts to convert
+    if type(value) in _PLAIN or all(type(d) is int for d in shape):  # plain tensors hold no SymInts
         return shape
     return tuple(int(d) for d in shape)
 
@@ -66,7 +69,13 @@ def lookup(packet: str) -> Translator | None:
 
 def _inputs(a: Bound) -> tuple[Shape, ...]:
     """The shapes of every tensor argument, in schema order."""
-    return tuple(shape_of(t) for v in a.values() for t in _tensors(v))
+    shapes: list[Shape] = []
+    for value in a.values():
+        if isinstance(value, torch.Tensor):
+            shapes.append(shape_of(value))
+        elif isinstance(value, (list, tuple)):
+            shapes.extend(shape_of(t) for t in value if isinstance(t, torch.Tensor))
+    return tuple(shapes)
 
 
 def _same(op: str, **attrs: AttrValue) -> Translator:

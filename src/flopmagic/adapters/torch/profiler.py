@@ -40,6 +40,11 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _unique(tensors: Iterator[torch.Tensor | None]) -> list[torch.Tensor]:
+    """Tensors in order, each once (tied weights are one tensor), as ``model.parameters()`` gives them."""
+    return list({id(t): t for t in tensors if t is not None}.values())
+
+
 def _float_dtype(model: torch.nn.Module) -> torch.dtype:
     for tensor in model.parameters():
         if tensor.is_floating_point():
@@ -151,7 +156,8 @@ def build_profile(
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
     namer = NameCounter()
-    records = [_price(call, overrides, namer) for call in root.calls]
+    keys: dict[str, tuple[str, str]] = {}
+    records = [_price(call, overrides, namer, keys) for call in root.calls]
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
@@ -185,9 +191,17 @@ def build_profile(
     )
 
 
-def _price(call: RawCall, overrides: Mapping[str, Override] | None, name: NameCounter) -> OpRecord:
-    packet = ".".join(call.native.split(".")[:2])
-    short = packet.split(".", 1)[1] if call.native.startswith("aten.") else call.native
+def _price(
+    call: RawCall, overrides: Mapping[str, Override] | None, name: NameCounter, keys: dict[str, tuple[str, str]]
+) -> OpRecord:
+    known = keys.get(call.native)  # (packet, short name), worked out once per native op
+    if known is None:
+        packet = ".".join(call.native.split(".")[:2])
+        known = keys[call.native] = (
+            packet,
+            packet.split(".", 1)[1] if call.native.startswith("aten.") else call.native,
+        )
+    packet, short = known
     return make_record(
         name=name(call.scope, short),
         native=call.native,
@@ -259,10 +273,15 @@ def profile_module(
         raise ProfilingError(f"device={device!r} is not supported: use None (the model's device) or 'meta'")
     display_name = name or type(model).__name__
 
-    meta = device == "meta" or _model_device(model).type == "meta"
+    # one walk of the module tree serves the recorder, the state guard and the profile
+    named = list(model.named_modules(remove_duplicate=False))
+    modules = list({id(m): m for _, m in named}.values())
+    params = _unique(p for m in modules for p in m._parameters.values())
+    buffers = _unique(b for m in modules for b in m._buffers.values())
+    on_meta = (params or buffers or [torch.empty(0)])[0].device.type == "meta"
+    meta = device == "meta" or on_meta
     stand_ins: dict[str, torch.Tensor] | None = None
-    params: list[torch.Tensor] = list(model.parameters())
-    if meta and _model_device(model).type != "meta":
+    if meta and not on_meta:
         # real weights: meta stand-ins are swapped in by functional_call, which puts the originals back
         meta_params, meta_buffers = _meta_stand_ins(model)
         stand_ins = {**meta_params, **meta_buffers}
@@ -277,9 +296,7 @@ def profile_module(
         if meta:
             args, kwargs = _to_meta(args), _to_meta(kwargs)
 
-    named = list(model.named_modules(remove_duplicate=False))
-    modules = list({id(m): m for _, m in named}.values())
-    guard = ModelStateGuard(model, modules)
+    guard = ModelStateGuard(model, modules, params if stand_ins is None else None)
     recorder = Recorder(track_backward=training, overrides=overrides)
     root = recorder.add_root(model, params if stand_ins is not None else None, named=named)
 
@@ -321,7 +338,7 @@ def profile_module(
         name=display_name,
         inputs=_signature(args, kwargs),
         params=params,
-        buffers=list(model.buffers()),
+        buffers=buffers,
         training=training,
         overrides=overrides,
         notes=restored,

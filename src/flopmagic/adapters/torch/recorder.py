@@ -102,9 +102,12 @@ class _OpInfo:
     translator: Translator | None
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
+    skip: bool = False  # a metadata query or not an OpOverload: run it, record nothing
 
 
-def _op_info(func: torch._ops.OpOverload) -> _OpInfo:
+def _op_info(func: Any) -> _OpInfo:
+    if func in _METADATA or not isinstance(func, torch._ops.OpOverload):
+        return _OpInfo(str(func), "", None, (), {}, skip=True)
     packet = str(func._overloadpacket)
     schema = func._schema
     names = tuple(arg.name for arg in schema.arguments)
@@ -114,11 +117,9 @@ def _op_info(func: torch._ops.OpOverload) -> _OpInfo:
 
 def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments by schema name, in schema order (positional, keyword, then defaults)."""
-    bound: dict[str, Any] = {}
-    for index, name in enumerate(info.names):
-        if index < len(args):
-            bound[name] = args[index]
-        elif name in kwargs:
+    bound = dict(zip(info.names, args))
+    for name in info.names[len(args) :]:
+        if name in kwargs:
             bound[name] = kwargs[name]
         elif name in info.defaults:
             bound[name] = info.defaults[name]
@@ -158,19 +159,21 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         kwargs = kwargs or {}
-        if func in _METADATA or not isinstance(func, torch._ops.OpOverload) or self.recorder._stepping_aside():
-            return func(*args, **kwargs)
+        # one dict lookup per op: the cache also knows which ops are not recorded
         info = self.cache.get(func)
         if info is None:
             info = self.cache[func] = _op_info(func)
-        if info.translator is None and info.packet not in self.recorder.overrides:
+        recorder = self.recorder
+        if info.skip or (recorder.ignore_compiling and torch.compiler.is_compiling()):
+            return func(*args, **kwargs)
+        if info.translator is None and info.packet not in recorder.overrides:
             # An op with no entry may be a composite: record what it decomposes into.
             with self:
                 result = func.decompose(*args, **kwargs)
             if result is not NotImplemented:
                 return result
         out = func(*args, **kwargs)
-        self.recorder.record(info, args, kwargs, out)
+        recorder.record(info, args, kwargs, out)
         return out
 
 
@@ -397,8 +400,13 @@ class Recorder:
                 spec = info.translator(_bind(info, args, kwargs), out)
             except Exception as error:  # report the op instead of guessing its cost
                 note = f"could not read its arguments ({type(error).__name__}: {error})"
-        tensors_in = _flat_tensors(args) + _flat_tensors(kwargs.values())
-        tensors_out = _flat_tensors(out if isinstance(out, (list, tuple)) else (out,))
+        tensors_in = _flat_tensors(args)
+        if kwargs:
+            tensors_in += _flat_tensors(kwargs.values())
+        if isinstance(out, torch.Tensor):  # the common case
+            tensors_out = [out]
+        else:
+            tensors_out = _flat_tensors(out if isinstance(out, (list, tuple)) else (out,))
         self.append(info.native, spec, tensors_in, tensors_out, note)
 
     def append(
@@ -409,8 +417,12 @@ class Recorder:
         tensors_out: list[torch.Tensor],
         note: str,
     ) -> None:
-        phase = self._phase()
-        root, scope, module_type = self._current(phase)
+        phase = self.phase if self.phase is not None else self._phase()
+        root: Root | None
+        if phase == "forward" and self._stack:  # the common case, without a call
+            root, scope, module_type, _ = self._stack[-1]
+        else:
+            root, scope, module_type = self._current(phase)
         floating = False
         for tensor in tensors_out or tensors_in:  # outputs decide; inputs for in-place/no-output ops
             if tensor.is_floating_point() or tensor.is_complex():

@@ -40,7 +40,13 @@ class _Buffer:
 class ModelStateGuard:
     """Snapshot of everything profiling could touch; :meth:`restore` puts it back."""
 
-    def __init__(self, model: torch.nn.Module, modules: list[torch.nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        modules: list[torch.nn.Module] | None = None,
+        params: list[torch.Tensor] | None = None,
+    ) -> None:
+        """``modules`` and ``params``: the model's, when the caller has listed them already."""
         self.modules = modules if modules is not None else list(model.modules())
         self.training = [m.training for m in self.modules]
         # only the hook dictionaries that hold anything are copied; empty ones must stay empty
@@ -48,7 +54,7 @@ class ModelStateGuard:
             {name: dict(hooks) for name in _HOOK_DICTS if (hooks := m.__dict__.get(name))} for m in self.modules
         ]
         self.param_slots = [(m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None]
-        params = list(model.parameters())
+        params = params if params is not None else list(model.parameters())
         self.params = params
         self.requires_grad = [p.requires_grad for p in params]
         self.grads = [p.grad for p in params]
@@ -78,18 +84,19 @@ class ModelStateGuard:
         for module, name, param in self.param_slots:
             if module._parameters.get(name) is not param:
                 module._parameters[name] = param
-        for param, flag, grad in zip(self.params, self.requires_grad, self.grads):
-            if param.requires_grad != flag:
-                param.requires_grad_(flag)
-            if param.grad is not grad:
-                param.grad = grad
-        with torch.no_grad():
-            for buf in self.buffers:
-                if buf.module._buffers.get(buf.name) is not buf.tensor:
-                    buf.module._buffers[buf.name] = buf.tensor
-                # Unconditionally: kernels such as batch norm's update running
-                # statistics in place without bumping the version counter.
-                buf.tensor.copy_(buf.copy)
+        for tensor, flag, grad in zip(self.params, self.requires_grad, self.grads):
+            if tensor.requires_grad != flag:
+                tensor.requires_grad_(flag)
+            if tensor.grad is not grad:
+                tensor.grad = grad
+        for buf in self.buffers:
+            if buf.module._buffers.get(buf.name) is not buf.tensor:
+                buf.module._buffers[buf.name] = buf.tensor
+        if self.buffers:
+            # Unconditionally: kernels such as batch norm's update running statistics
+            # in place without bumping the version counter. One foreach call for all.
+            with torch.no_grad():
+                torch._foreach_copy_([b.tensor for b in self.buffers], [b.copy for b in self.buffers])
         return [
             f"the model changed a parameter of shape {tuple(p.shape)} in place during forward"
             for p, version in zip(self.params, self.param_versions)
