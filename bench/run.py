@@ -307,7 +307,7 @@ def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
     ids = torch.zeros(1, 2048, dtype=torch.long, device="meta")
     training = mode == "training"
 
-    def count() -> tuple[int, int, int]:
+    def count(tool: str = tool) -> tuple[int, int, int]:
         if tool == "flopmagic":
             profile = flopmagic.profile(model, {"input_ids": ids}, training=training)
             return profile.macs, profile.flops, len(profile.records)
@@ -325,8 +325,26 @@ def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
         return flops // 2, flops, 0
 
     macs, flops, records = count()
-    seconds = _median_time(count, repeats)
-    return {"value": macs, "second": flops, "records": records, "seconds": seconds, "forward": None}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this counter alone
+    # Both counters, alternating in this process: the time target compares them under the
+    # same conditions (a slow spell of the 2-core machine hits both alike).
+    other = "flop_counter_mode" if tool == "flopmagic" else "flopmagic"
+    count(other)  # warm-up
+    timings: dict[str, list[float]] = {tool: [], other: []}
+    for _ in range(repeats):
+        for name in (tool, other):
+            start = time.perf_counter()
+            count(name)
+            timings[name].append(time.perf_counter() - start)
+    return {
+        "value": macs,
+        "second": flops,
+        "records": records,
+        "seconds": statistics.median(timings[tool]),
+        "other_seconds": statistics.median(timings[other]),
+        "forward": None,
+        "peak_rss_mb": peak,
+    }
 
 
 def worker_onnx_large(tool: str, nodes: str, repeats: int) -> dict[str, Any]:
@@ -415,7 +433,7 @@ def run_worker(kind: str, tool: str, name: str, repeats: int) -> None:
         result = WORKERS[kind](tool, name, repeats)
     except Exception as error:  # a tool that cannot count a model is a result, not a crash
         result = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:140] if str(error) else ''}"}
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print("BENCH-RESULT " + json.dumps(result), flush=True)
 
 
@@ -592,7 +610,9 @@ def report(results: dict[str, Any], seconds: float) -> str:
         "",
         "`LlamaConfig(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64, "
         "num_key_value_heads=8, vocab_size=128256)` built on the meta device, 2048 tokens, batch 1. flopmagic keeps a "
-        "full record per op (elementwise, norms and attention included); `FlopCounterMode` counts matmuls and attention only.",
+        "full record per op (elementwise, norms and attention included); `FlopCounterMode` counts matmuls and attention only. "
+        "Each counter runs in its own process (its peak RSS is that process before the other counter runs); times are "
+        "medians of calls alternating with the other counter in the same process, and the time target compares those.",
         "",
         "| counter | mode | MACs | FLOPs | op records | time | peak RSS | targets |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -606,11 +626,8 @@ def report(results: dict[str, Any], seconds: float) -> str:
                 continue
             targets = ""
             if tool == "flopmagic" and "seconds" in fcm:
-                time_ok = (
-                    "met"
-                    if r["seconds"] <= fcm["seconds"]
-                    else f"missed ({r['seconds'] / fcm['seconds']:.2f}× FlopCounterMode)"
-                )
+                ratio = r["seconds"] / r["other_seconds"]  # alternating runs in one process
+                time_ok = f"{'met' if ratio <= 1 else 'missed'} ({ratio:.2f}× FlopCounterMode)"
                 memory_ok = "met" if r["peak_rss_mb"] < 1024 else "missed"
                 targets = f"time ≤ FlopCounterMode: {time_ok}; < 1 GB: {memory_ok}"
             lines.append(
