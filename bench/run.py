@@ -574,7 +574,7 @@ def report(results: dict[str, Any], seconds: float) -> str:
         )
     lines += [
         "",
-        "*Floor µs/op* is (floor − forward) per aten op: the Python round trip every dispatch-level counter pays. "
+        "*Floor µs/op* is (floor − forward) per aten op: the Python round trip every dispatch-level counter pays (differences of medians: where the forward is long, as in ViT and GPT-2, they are within run-to-run noise and can even come out negative). "
         "*flopmagic µs/op* is (flopmagic − floor) per op: the module hooks, binding the op's arguments, building its "
         "spec, attributing it to a module, the state snapshot and restore, pricing and building the profile. "
         "Where the target is missed the model runs many small kernels (MobileNetV2, Swin's window shuffling): "
