@@ -1,13 +1,33 @@
-"""The shape every hand-kept native-op table shares: names to translators, no duplicates."""
+"""What every hand-kept native-op table shares: names to translators, no duplicates, and
+one way of running a translator that turns its failures into a note on the record."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-__all__ = ["TranslationTable"]
+if TYPE_CHECKING:
+    from ..formulas import OpSpec
+
+__all__ = ["MissingShape", "TranslationTable", "translate_or_note"]
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+class MissingShape(Exception):
+    """A shape the formula needs is not known statically."""
+
+
+def translate_or_note(translator: Callable[[V], OpSpec], view: V, missing_hint: str = "") -> tuple[OpSpec | None, str]:
+    """Run a translator: its spec and no note, or no spec and a note saying why (the op is
+    then reported unpriced, never guessed). ``missing_hint`` follows a missing-shape note."""
+    try:
+        return translator(view), ""
+    except MissingShape as error:
+        return None, f"not priced: {error}{missing_hint}"
+    except (KeyError, ValueError, IndexError, TypeError) as error:
+        return None, f"could not read its attributes ({type(error).__name__}: {error})"
 
 
 class TranslationTable(Mapping[str, T], Generic[T]):

@@ -21,8 +21,9 @@ from onnx import helper, numpy_helper
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._table import translate_or_note
 from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
-from .ops import MissingShape, Node, lookup
+from .ops import Node, lookup
 
 __all__ = ["profile_onnx"]
 
@@ -184,12 +185,9 @@ class _Walk:
         note = ""
         if translator is not None:
             view = Node(op_type, domain, node.name, attrs, inputs, outputs, shapes, self.constant, self.is_zero)
-            try:
-                spec = translator(view)
-            except MissingShape as error:
-                note = f"not priced: {error} (bind the model's input dimensions, or the shape depends on data)"
-            except (KeyError, ValueError, IndexError, TypeError) as error:
-                note = f"could not read its attributes ({type(error).__name__}: {error})"
+            spec, note = translate_or_note(
+                translator, view, " (bind the model's input dimensions, or the shape depends on data)"
+            )
         elif domain not in ("", "ai.onnx"):
             note = f"custom-domain op {native}: no formula (price it with overrides={{{native!r}: ...}})"
         self.translations[key] = (spec, note)

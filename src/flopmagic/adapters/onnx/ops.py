@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...formulas import AttrValue, OpSpec, Shape
-from .._table import TranslationTable
+from .._table import MissingShape, TranslationTable
 
 __all__ = ["TABLE", "MissingShape", "Node", "Translator", "lookup"]
-
-
-class MissingShape(Exception):
-    """A shape the formula needs could not be inferred."""
 
 
 @dataclass(slots=True)

@@ -19,8 +19,9 @@ from ...errors import ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._table import translate_or_note
 from .ops import TABLE as TF_TABLE
-from .ops import MissingShape, TfOp
+from .ops import TfOp
 
 __all__ = ["profile_keras"]
 
@@ -189,12 +190,7 @@ class _Walk:
         spec: OpSpec | None = None
         note = ""
         if translator is not None:
-            try:
-                spec = translator(view)
-            except MissingShape as error:
-                note = f"not priced: {error}"
-            except (KeyError, ValueError, IndexError, TypeError) as error:
-                note = f"could not read its attributes ({type(error).__name__}: {error})"
+            spec, note = translate_or_note(translator, view)
         params = sum(variables.get(t.name, 0) for t in op.inputs)
         if bias is not None:
             params += sum(variables.get(t.name, 0) for t in bias.inputs)

@@ -13,13 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...formulas import AttrValue, OpSpec, Shape
-from .._table import TranslationTable
+from .._table import MissingShape, TranslationTable
 
 __all__ = ["TABLE", "MissingShape", "TfOp", "Translator", "channels_first"]
-
-
-class MissingShape(Exception):
-    """A shape the formula needs is not static."""
 
 
 @dataclass(slots=True)
