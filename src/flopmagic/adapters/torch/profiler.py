@@ -278,7 +278,8 @@ def profile_module(
     modules = list({id(m): m for _, m in named}.values())
     params = _unique(p for m in modules for p in m._parameters.values())
     buffers = _unique(b for m in modules for b in m._buffers.values())
-    on_meta = (params or buffers or [torch.empty(0)])[0].device.type == "meta"
+    first = next(iter(params or buffers), None)
+    on_meta = first is not None and first.device.type == "meta"
     meta = device == "meta" or on_meta
     stand_ins: dict[str, torch.Tensor] | None = None
     if meta and not on_meta:
