@@ -238,24 +238,22 @@ def _softmax(node: Node) -> OpSpec:
 # -- contractions --------------------------------------------------------------------------
 
 
-@translates("Conv")
-def _conv(node: Node) -> OpSpec:
-    return OpSpec(
-        "conv",
-        (node.ins(0), node.ins(1)),
-        (node.out(),),
-        {"bias": node.has_bias(2), "groups": int(node.attrs.get("group", 1))},
-    )
+def _conv(canonical: str) -> Translator:
+    """Conv and ConvTranspose share their inputs (X, W, optional B) and attributes."""
+
+    def translate(node: Node) -> OpSpec:
+        return OpSpec(
+            canonical,
+            (node.ins(0), node.ins(1)),
+            (node.out(),),
+            {"bias": node.has_bias(2), "groups": int(node.attrs.get("group", 1))},
+        )
+
+    return translate
 
 
-@translates("ConvTranspose")
-def _conv_transpose(node: Node) -> OpSpec:
-    return OpSpec(
-        "conv_transpose",
-        (node.ins(0), node.ins(1)),
-        (node.out(),),
-        {"bias": node.has_bias(2), "groups": int(node.attrs.get("group", 1))},
-    )
+_register("Conv", _conv("conv"))
+_register("ConvTranspose", _conv("conv_transpose"))
 
 
 @translates("Gemm")
