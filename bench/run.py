@@ -390,7 +390,7 @@ def worker_keras_graph(tool: str, name: str, repeats: int) -> dict[str, Any]:
     import keras
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from flopmagic.adapters.tensorflow.profiler import profiler_counts
+    from flopmagic.peers.tf_profiler import profiler_counts
 
     model = keras.applications.ResNet50(weights=None)
     traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec((1, 224, 224, 3)))

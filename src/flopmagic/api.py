@@ -115,14 +115,14 @@ def _run(
 ) -> ModelProfile:
     if framework == "torch":
         if backend == "fvcore":
-            from .adapters.native.torch_backends import profile_fvcore
+            from .peers.torch_counters import profile_fvcore
 
             return profile_fvcore(model, inputs, input_shape=input_shape, training=training, name=name)
         if backend == "torch":
-            from .adapters.native.torch_backends import profile_flop_counter_mode
+            from .peers.torch_counters import profile_flop_counter_mode
 
             return profile_flop_counter_mode(model, inputs, input_shape=input_shape, training=training, name=name)
-        from .adapters.torch.profiler import profile_module
+        from .adapters.torch.run_module import profile_module
 
         return profile_module(
             model, inputs, input_shape=input_shape, training=training, device=device, overrides=overrides, name=name

@@ -44,7 +44,9 @@ class Hypothesis:
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
+class Reading:
+    """The claim read as one hypothesis: how far it is from that measured number."""
+
     hypothesis: Hypothesis
     binary: bool
     relative_error: float  # claim / hypothesis - 1
@@ -91,7 +93,7 @@ class Verdict:
     relative_error: float
     tolerance: float
     message: str
-    comparisons: tuple[Comparison, ...]
+    comparisons: tuple[Reading, ...]
     causes: tuple[str, ...] = ()
     params: ParamsVerdict | None = None
     source: str = ""
@@ -205,7 +207,7 @@ def _word_family(claim: ParsedQuantity) -> Family | None:
     return kind if kind in ("macs", "flops") else None
 
 
-def _compare(claim: ParsedQuantity, found: Sequence[Hypothesis]) -> list[Comparison]:
+def _compare(claim: ParsedQuantity, found: Sequence[Hypothesis]) -> list[Reading]:
     decimal_value = claim.value / _binary_factor(claim) if claim.binary else claim.value
     binary_value = decimal_value * _binary_factor(claim)
     rows = []
@@ -213,11 +215,11 @@ def _compare(claim: ParsedQuantity, found: Sequence[Hypothesis]) -> list[Compari
         for binary, value in ((False, decimal_value), (True, binary_value)):
             if binary and binary_value == decimal_value:
                 continue
-            rows.append(Comparison(hypothesis, binary, value / hypothesis.value - 1))
+            rows.append(Reading(hypothesis, binary, value / hypothesis.value - 1))
     return rows
 
 
-def _causes(claim_value: float, comparison: Comparison, profile: ModelProfile) -> tuple[str, ...]:
+def _causes(claim_value: float, comparison: Reading, profile: ModelProfile) -> tuple[str, ...]:
     ratio = claim_value / comparison.hypothesis.value
     causes = [
         "an architecture variant: a different version of the model (e.g. where a stride sits), width or depth",
@@ -239,7 +241,7 @@ def _causes(claim_value: float, comparison: Comparison, profile: ModelProfile) -
     return tuple(causes)
 
 
-def _message(kind: VerdictKind, claim: ParsedQuantity, best: Comparison, declared: Family | None) -> str:
+def _message(kind: VerdictKind, claim: ParsedQuantity, best: Reading, declared: Family | None) -> str:
     h = best.hypothesis
     error = f"{best.relative_error:+.1%}"
     measured = format_count(h.value, "MACs" if h.family == "macs" else "FLOPs")
@@ -266,7 +268,7 @@ def _message(kind: VerdictKind, claim: ParsedQuantity, best: Comparison, declare
     return f"mismatch: {abs(best.relative_error):.1%} {'above' if factor > 1 else 'below'} the closest reading, {closest}; {confusion}"
 
 
-def _classify(claim: ParsedQuantity, best: Comparison) -> VerdictKind:
+def _classify(claim: ParsedQuantity, best: Reading) -> VerdictKind:
     if best.binary:
         return "binary-prefix"
     if best.hypothesis.scope == "partial":
@@ -281,7 +283,7 @@ def _classify(claim: ParsedQuantity, best: Comparison) -> VerdictKind:
     return "consistent"
 
 
-def _pick(rows: Sequence[Comparison], precision: float, order: dict[str, int]) -> Comparison:
+def _pick(rows: Sequence[Reading], precision: float, order: dict[str, int]) -> Reading:
     """The reading a claim most likely is. Among readings inside the claim's own
     written precision the canonical one (earliest in ``hypotheses``) wins: "8.2"
     cannot tell 8.178 from 8.218. Otherwise the closest, ties by the same order."""
@@ -303,7 +305,7 @@ def _audit_params(claim_text: str, profile: ModelProfile, tolerance: float) -> P
     precision = _precision(claim)
     limit = max(tolerance, precision)
     decimal = [
-        Comparison(Hypothesis(name, "macs", "full", value, name), False, claim.value / value - 1)
+        Reading(Hypothesis(name, "macs", "full", value, name), False, claim.value / value - 1)
         for name, value in readings.items()
     ]
     best = _pick(decimal, precision, order)
@@ -311,7 +313,7 @@ def _audit_params(claim_text: str, profile: ModelProfile, tolerance: float) -> P
         # A binary reading (1 M = 2^20) is evidence about the compute claim too, so it
         # must be tight: the plain parameter count, within half a unit of the last digit.
         value = profile.params
-        binary = Comparison(
+        binary = Reading(
             Hypothesis("params", "macs", "full", value, "params"), True, claim.value * _binary_factor(claim) / value - 1
         )
         if abs(binary.relative_error) <= _precision(claim, 0.5):
@@ -358,10 +360,10 @@ def audit(
     # "3.8 GFLOPs" would read as 4.08 G binary and hide the v1/v1.5 difference.
     binary_evidence = parsed.binary or (params is not None and params.binary)
 
-    def fitting(rows: list[Comparison]) -> list[Comparison]:
+    def fitting(rows: list[Reading]) -> list[Reading]:
         return [c for c in rows if abs(c.relative_error) <= limit]
 
-    def reading(binary_prefix: bool, scope: str) -> list[Comparison]:
+    def reading(binary_prefix: bool, scope: str) -> list[Reading]:
         return [c for c in comparisons if c.binary == binary_prefix and c.hypothesis.scope == scope]
 
     if parsed.binary:  # written with a binary prefix: that reading is the claim itself
@@ -370,7 +372,7 @@ def audit(
         tiers = [reading(True, "full"), reading(False, "full"), reading(False, "partial")]
     else:
         tiers = [reading(False, "full"), reading(False, "partial")]
-    best: Comparison | None = None
+    best: Reading | None = None
     for tier in tiers:
         matching = fitting(tier)
         if matching:

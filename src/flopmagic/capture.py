@@ -224,7 +224,7 @@ class CellCapture:
     def _torch_results(
         self, add: Callable[[Callable[[], ModelProfile], str], None], backend: str, training: bool
     ) -> None:
-        from .adapters.torch.profiler import _signature, build_profile
+        from .adapters.torch.run_module import _signature, build_profile
         from .api import profile
 
         recorder = self.recorder
@@ -277,7 +277,7 @@ class CellCapture:
 
     def _loose_profile(self) -> ModelProfile | None:
         """Torch ops the block ran outside any nn.Module, as their own profile when they computed anything."""
-        from .adapters.torch.profiler import _price, torch_versions
+        from .adapters.torch.run_module import _price, torch_versions
         from .pricing import NameCounter
 
         name = NameCounter()

@@ -38,7 +38,6 @@ class LoadedModel:
     name: str
     input_shape: tuple[int, ...] | None
     make_inputs: InputMaker | None = None
-    input_dtype: str | None = None
 
 
 def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
@@ -167,7 +166,7 @@ def _transformers(name: str, device: str | None) -> LoadedModel:
     def make(shape: Any) -> Any:
         return {"input_ids": torch.zeros(tuple(shape), dtype=torch.long, device=device or "cpu")}
 
-    return LoadedModel(model, "torch", name, (1, 128), make, "int64")
+    return LoadedModel(model, "torch", name, (1, 128), make)
 
 
 def _keras(name: str, device: str | None) -> LoadedModel:

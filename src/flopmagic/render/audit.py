@@ -64,4 +64,4 @@ def verdict_table(verdicts: Sequence[Verdict], expected: Sequence[str | None] | 
         if expected is not None:
             row.append(expected[i] or "-")
         rows.append(tuple(row))
-    return Table(tuple(columns), (False,) * len(columns), tuple(rows), "audit")
+    return Table(tuple(columns), (False,) * len(columns), tuple(rows))

@@ -32,7 +32,6 @@ class Table:
     columns: tuple[str, ...]
     counts: tuple[bool, ...]
     rows: tuple[tuple[Cell, ...], ...]
-    title: str = ""
     footnotes: tuple[str, ...] = ()
 
 
@@ -109,7 +108,7 @@ def profile_table(
     if unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
         footnotes.append(f"Unsupported ops (counted as 0, not guessed): {listed}")
-    return Table(columns, counts + (True,) * len(quantities) + (False,), body, profile.model, tuple(footnotes))
+    return Table(columns, counts + (True,) * len(quantities) + (False,), body, tuple(footnotes))
 
 
 def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:

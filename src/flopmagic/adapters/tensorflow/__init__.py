@@ -333,7 +333,7 @@ def profile_keras(
             if getattr(variable, "trainable", trainable) != trainable:  # pragma: no cover - Keras keeps them
                 variable.trainable = trainable
     if backend == "tf-profiler":
-        from .profiler import profile_with_tf_profiler
+        from ...peers.tf_profiler import profile_with_tf_profiler
 
         base = _profile_graph(model, concrete, specs, overrides, display)
         return profile_with_tf_profiler(concrete, base)

@@ -231,7 +231,7 @@ for _kind, _ops in _MOVEMENT.items():
     for _name in dict.fromkeys(_ops):
         _register(f"aten.{_name}", _same(_kind))
 
-_UNARY = {
+_SAME_SHAPE = {
     "neg": "neg",
     "abs": "abs",
     "exp": "exp",
@@ -326,7 +326,7 @@ _UNARY = {
     "mish": "mish",
     "native_dropout": "dropout",
 }
-for _name, _op in _UNARY.items():
+for _name, _op in _SAME_SHAPE.items():
     _register(f"aten.{_name}", _same(_op))
 
 _REDUCE = {

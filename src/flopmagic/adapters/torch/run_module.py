@@ -245,7 +245,6 @@ def profile_module(
     inputs: Any = None,
     *,
     input_shape: InputShape | None = None,
-    input_dtype: torch.dtype | None = None,
     training: bool = False,
     device: str | None = None,
     overrides: Mapping[str, Override] | None = None,
@@ -290,7 +289,7 @@ def profile_module(
 
     if inputs is None:
         assert input_shape is not None
-        args: tuple[Any, ...] = make_inputs(model, input_shape, dtype=input_dtype, device="meta" if meta else None)
+        args: tuple[Any, ...] = make_inputs(model, input_shape, device="meta" if meta else None)
         kwargs: dict[str, Any] = {}
     else:
         args, kwargs = _split_inputs(inputs)

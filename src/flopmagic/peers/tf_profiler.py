@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ...schema import ModelProfile, OpRecord
-from ...units import format_count
+from ..schema import ModelProfile, OpRecord
+from ..units import format_count
 
 __all__ = ["profile_with_tf_profiler", "profiler_counts"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from ...errors import ProfilingError
-from ...schema import ModelProfile, OpRecord
-from ..torch.profiler import _split_inputs, make_inputs, torch_versions
-from ..torch.state import ModelStateGuard
+from ..adapters.torch.run_module import _split_inputs, make_inputs, torch_versions
+from ..adapters.torch.state import ModelStateGuard
+from ..errors import ProfilingError
+from ..schema import ModelProfile, OpRecord
 
 __all__ = ["profile_flop_counter_mode", "profile_fvcore"]
 
@@ -62,14 +62,14 @@ def _native_records(own: Mapping[str, Mapping[str, int]], *, reports: str, tool:
 
 
 def _prepare(
-    model: torch.nn.Module, inputs: Any, input_shape: Any, input_dtype: Any
+    model: torch.nn.Module, inputs: Any, input_shape: Any
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if not isinstance(model, torch.nn.Module):
         raise ProfilingError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if inputs is None:
         if input_shape is None:
             raise ProfilingError("pass inputs=... or input_shape=... so the model can be run once")
-        return make_inputs(model, input_shape, dtype=input_dtype), {}
+        return make_inputs(model, input_shape), {}
     return _split_inputs(inputs)
 
 
@@ -105,7 +105,6 @@ def profile_fvcore(
     inputs: Any = None,
     *,
     input_shape: Any = None,
-    input_dtype: Any = None,
     training: bool = False,
     name: str | None = None,
 ) -> ModelProfile:
@@ -116,7 +115,7 @@ def profile_fvcore(
         raise ProfilingError("backend 'fvcore' needs fvcore: pip install fvcore") from error
     if training:
         raise ProfilingError("backend 'fvcore' counts inference only; use backend='flopmagic' or 'torch' for training")
-    args, kwargs = _prepare(model, inputs, input_shape, input_dtype)
+    args, kwargs = _prepare(model, inputs, input_shape)
     if kwargs:
         raise ProfilingError("backend 'fvcore' takes positional inputs only (a tensor or a tuple)")
     guard = ModelStateGuard(model)
@@ -168,14 +167,13 @@ def profile_flop_counter_mode(
     inputs: Any = None,
     *,
     input_shape: Any = None,
-    input_dtype: Any = None,
     training: bool = False,
     name: str | None = None,
 ) -> ModelProfile:
     """torch.utils.flop_counter.FlopCounterMode. Its numbers are FLOPs (2 per MAC)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    args, kwargs = _prepare(model, inputs, input_shape, input_dtype)
+    args, kwargs = _prepare(model, inputs, input_shape)
     guard = ModelStateGuard(model)
     try:
         model.train(training)
