@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .formulas import Shape
-from .schema import LayerInfo, OpRecord, Phase
+
+if TYPE_CHECKING:  # pure functions of the records: the schema imports this module, not the reverse
+    from .schema import LayerInfo, OpRecord, Phase
 
 __all__ = ["Row", "by_layer", "by_native_op", "by_op_type", "by_scope", "truncate_scope"]
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from .display import Displayable
 from .schema import ModelProfile
 from .units import ParsedQuantity, format_count, parse_quantity
 
@@ -82,7 +83,7 @@ class ParamsVerdict:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Displayable):
     """The audit of one claim against one measured model."""
 
     model: str
@@ -98,6 +99,7 @@ class Verdict:
     params: ParamsVerdict | None = None
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    _render_kind: ClassVar[str] = "verdict"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,15 +119,8 @@ class Verdict:
             "hypotheses": [c.to_dict() for c in self.comparisons],
         }
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .render.audit import render_verdict_html, render_verdict_text
-
-        return {"text/plain": render_verdict_text(self), "text/html": render_verdict_html(self)}
-
     def __str__(self) -> str:
-        from .render.audit import render_verdict_text
-
-        return render_verdict_text(self)
+        return self.render("text")
 
 
 def hypotheses(profile: ModelProfile) -> tuple[Hypothesis, ...]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
+from . import aggregate
+from .display import Displayable
 from .formulas import AttrValue, OpSpec, Shape
 
 if TYPE_CHECKING:
@@ -191,7 +193,7 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelProfile:
+class ModelProfile(Displayable):
     """Everything flopmagic knows about one model run.
 
     ``params`` is the number of unique parameters (tied weights once) comparable
@@ -215,6 +217,7 @@ class ModelProfile:
     notes: tuple[str, ...] = ()
     training: bool = False
     schema_version: int = SCHEMA_VERSION
+    _render_kind: ClassVar[str] = "profile"
 
     # -- totals and views ---------------------------------------------------------
     @property
@@ -239,24 +242,16 @@ class ModelProfile:
         return sum(self.param_bytes.values())
 
     def by_op_type(self, *, phase: Phase | None = None) -> list[Row]:
-        from .aggregate import by_op_type
-
-        return by_op_type(self.records, phase=phase)
+        return aggregate.by_op_type(self.records, phase=phase)
 
     def by_native_op(self) -> list[Row]:
-        from .aggregate import by_native_op
-
-        return by_native_op(self.records)
+        return aggregate.by_native_op(self.records)
 
     def by_scope(self, depth: int | None = None) -> list[Row]:
-        from .aggregate import by_scope
-
-        return by_scope(self.records, self.layers, depth)
+        return aggregate.by_scope(self.records, self.layers, depth)
 
     def by_layer(self) -> list[Row]:
-        from .aggregate import by_layer
-
-        return by_layer(self.records, self.layers)
+        return aggregate.by_layer(self.records, self.layers)
 
     def unsupported(self) -> dict[str, int]:
         """Native ops with no formula, with how often each ran. Their cost is 0."""

@@ -7,10 +7,14 @@ is how those tools count: an op they have no hook for is not counted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..formulas import Cost, get_formula, numel, price
 from ..formulas.pooling import kernel_area
-from ..schema import OpRecord
 from ._base import Convention, canonical, register_convention
+
+if TYPE_CHECKING:  # conventions price records; they never import the container at run time
+    from ..schema import OpRecord
 
 __all__ = ["FLOP_COUNTER_MODE_OPS"]
 

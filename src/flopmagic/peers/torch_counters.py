@@ -61,9 +61,7 @@ def _native_records(own: Mapping[str, Mapping[str, int]], *, reports: str, tool:
     return records
 
 
-def _prepare(
-    model: torch.nn.Module, inputs: Any, input_shape: Any
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _prepare(model: torch.nn.Module, inputs: Any, input_shape: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if not isinstance(model, torch.nn.Module):
         raise ProfilingError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if inputs is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
-from ..schema import ModelProfile
 from .tables import Table, Unit, View, profile_table, totals_lines
 from .text import format_cell
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["STYLE", "render_profile_html", "render_table_html"]
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..schema import ModelProfile
+from typing import TYPE_CHECKING
+
 from .tables import Table, Unit, View, profile_table, totals_lines
 from .text import format_cell
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["render_profile_markdown", "render_table_markdown"]
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ..aggregate import Row
 from ..conventions import get_convention
 from ..formulas import Shape
-from ..schema import ModelProfile
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["Cell", "Table", "Unit", "View", "profile_table", "shape_text", "totals_lines"]
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..schema import ModelProfile
+from typing import TYPE_CHECKING
+
 from ..units import format_count
 from .tables import Cell, Table, Unit, View, profile_table, totals_lines
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["format_cell", "render_profile_text", "render_table_text"]
 

@@ -339,7 +339,7 @@ def profile_onnx(
     unsupported = sorted({r.native for r in records if r.method == "unsupported"})
     if unsupported:
         notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
-    from ... import __version__
+    from ..._version import __version__
 
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in inferred.opset_import)
     return ModelProfile(

@@ -387,7 +387,7 @@ def _profile_graph(
             f"Keras counts {sum(_numel(v) for v in weights):,} weights; {sum(_numel(v) for v in buffers):,} of them are batch-norm "
             "moving statistics, which PyTorch keeps as buffers: params here leave them out"
         )
-    from ... import __version__
+    from ..._version import __version__
 
     flat_specs = [s for spec in specs for s in (spec.values() if isinstance(spec, dict) else [spec])]
     input_names = [t.name for t in getattr(model, "inputs", None) or []] or [

@@ -27,7 +27,7 @@ InputShape = Sequence[int] | Sequence[Sequence[int]]
 
 
 def torch_versions() -> dict[str, str]:
-    from ... import __version__
+    from ..._version import __version__
 
     return {"flopmagic": __version__, "torch": torch.__version__.split("+")[0]}
 
