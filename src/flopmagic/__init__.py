@@ -20,7 +20,7 @@ from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
 from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
-from .errors import FlopmagicError, ProfilingError, SpecError
+from .errors import FlopmagicError, OptionError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
 from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
@@ -37,6 +37,7 @@ __all__ = [
     "ModelProfile",
     "OpRecord",
     "OpSpec",
+    "OptionError",
     "ParsedQuantity",
     "ProfilingError",
     "QuantityParseError",

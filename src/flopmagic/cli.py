@@ -12,118 +12,54 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import __version__
-from .api import BACKENDS
+from . import options
+from ._version import __version__
 from .errors import FlopmagicError
 from .schema import ModelProfile
-from .specs import parse_input_shape
 
 __all__ = ["main"]
 
-FORMATS = ("table", "json", "csv", "markdown")
+
+def _render(result: Any, args: argparse.Namespace, out: TextIO, **view: Any) -> None:
+    """The one output step: ``--format`` through :func:`flopmagic.render.render`."""
+    from .render import render
+
+    fmt = "text" if args.format == "table" else args.format
+    text = render(result, fmt, **view)
+    out.write(text if text.endswith("\n") else text + "\n")
 
 
-def _dims(text: str | None) -> dict[str, int] | None:
-    if not text:
-        return None
-    dims: dict[str, int] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise FlopmagicError(f"bad --dim {text!r}: write name=value pairs, e.g. --dim batch=1,seq=128")
-        dims[name.strip()] = int(value)
-    return dims
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from .conventions import conventions
-
-    parser.add_argument("--input-shape", help="input shape(s), e.g. 1x3x224x224 (several: 1x3x8x8,1x10)")
-    parser.add_argument(
-        "--backend", choices=tuple(BACKENDS), default="flopmagic", help="counter to use (default: flopmagic)"
-    )
-    parser.add_argument(
-        "--convention",
-        choices=[c.name for c in conventions()],
-        help="counting convention to express the result in (default: flopmagic)",
-    )
-    parser.add_argument("--training", action="store_true", help="count forward + measured backward (PyTorch)")
-    parser.add_argument("--device", choices=("meta",), help="'meta': run without allocating weights")
-    parser.add_argument("--dim", help="values for symbolic ONNX dimensions, e.g. batch=1,seq=128")
+def _run_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``flopmagic.profile`` takes, from this subcommand's options (parsed and checked)."""
+    given = options.values(args, args.command)
+    run = options.keywords("api.profile")
+    return {k: v for k, v in given.items() if k in run}
 
 
 def _profile_spec(args: argparse.Namespace, spec: str) -> ModelProfile:
     from .api import profile
 
-    shape = parse_input_shape(args.input_shape) if args.input_shape else None
-    return profile(
-        spec,
-        input_shape=shape,
-        backend=args.backend,
-        training=args.training,
-        convention=args.convention,
-        device=args.device,
-        dims=_dims(args.dim),
-    )
+    return profile(spec, **_run_keywords(args))
 
 
 def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
-    from .render.tables import profile_table
-
     result = _profile_spec(args, args.spec)
-    table = profile_table(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top)
-    if args.format == "json":
-        data = result.to_dict()
-        data["rows"] = [dict(zip(table.columns, row)) for row in table.rows]
-        json.dump(data, out, indent=2)
-        out.write("\n")
-    elif args.format == "csv":
-        from .render.csv import render_table_csv
-
-        out.write(render_table_csv(table))
-    elif args.format == "markdown":
-        from .render.markdown import render_profile_markdown
-
-        out.write(render_profile_markdown(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top) + "\n")
-    else:
-        from .render.text import render_profile_text
-
-        out.write(render_profile_text(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top) + "\n")
+    _render(result, args, out, by=args.by, depth=args.depth, unit=args.unit, top=args.top)
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    from .comparison import compare_profiles
-    from .render.compare import comparison_table
+    from .api import compare
 
-    if len(args.specs) < 2 and not args.conventions:
+    names = options.values(args, "compare")["conventions"]
+    if len(args.specs) < 2 and not names:
         raise FlopmagicError("compare needs two or more models, or one model with --conventions a,b,...")
-    profiles = [_profile_spec(args, spec) for spec in args.specs]
-    if args.conventions:
-        names = [c.strip() for c in args.conventions.split(",") if c.strip()]
-        from .conventions import get_convention
-
-        for name in names:
-            get_convention(name)
-        profiles = [p.under(c) for p in profiles for c in names]
-    comparison = compare_profiles(profiles, by=args.by, depth=args.depth or 1)
-    if args.format == "json":
-        json.dump(comparison.to_dict(), out, indent=2)
-        out.write("\n")
-    elif args.format == "csv":
-        from .render.csv import render_table_csv
-
-        out.write(render_table_csv(comparison_table(comparison, args.unit if args.unit != "both" else "macs")[0]))
-    elif args.format == "markdown":
-        from .render.markdown import render_table_markdown
-
-        for quantity in ("macs", "flops") if args.unit == "both" else (args.unit,):
-            out.write(render_table_markdown(comparison_table(comparison, quantity)[0]) + "\n\n")
-    else:
-        from .render.compare import render_comparison_text
-
-        quantities = ("macs", "flops") if args.unit == "both" else (args.unit,)
-        out.write(render_comparison_text(comparison, quantities) + "\n")
+    if names:
+        options.check("api.profile", [("convention", name) for name in names])
+    comparison = compare(
+        [_profile_spec(args, spec) for spec in args.specs], by=args.by, depth=args.depth or 1, conventions=names
+    )
+    _render(comparison, args, out, unit=args.unit)
     return 0
 
 
@@ -222,50 +158,30 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Subcommands and their options; the options come from :mod:`flopmagic.options`."""
+    from .adapters import spec_forms
+
     parser = argparse.ArgumentParser(
         prog="flopmagic",
         description="How much compute does this model cost? MACs and FLOPs, kept apart.",
     )
     parser.add_argument("--version", action="version", version=f"flopmagic {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    forms = spec_forms()
 
     p = sub.add_parser("profile", help="profile one model")
-    p.add_argument("spec", help="torchvision:NAME, keras:NAME, transformers:CLASS, path.onnx or package.module:factory")
-    _add_run_options(p)
-    p.add_argument(
-        "--by", choices=("layer", "type", "op"), default="layer", help="rows per layer, op type or native op"
-    )
-    p.add_argument("--depth", type=int, help="cut layer paths at this depth (each row includes what is below)")
-    p.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
-    p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("spec", help=forms)
+    options.add_arguments(p, "profile")
     p.set_defaults(handler=_cmd_profile)
 
     c = sub.add_parser("compare", help="several models, frameworks or conventions side by side")
     c.add_argument("specs", nargs="+", help="model specs (see profile)")
-    _add_run_options(c)
-    c.add_argument("--conventions", help="show each model under these conventions, e.g. flopmagic,paper,fvcore")
-    c.add_argument(
-        "--by", choices=("type", "stage", "layer"), default="type", help="align rows by op type, stage or layer"
-    )
-    c.add_argument("--depth", type=int, help="for --by stage: cut layer paths at this depth (default 1)")
-    c.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
-    c.add_argument("--format", choices=FORMATS, default="table")
+    options.add_arguments(c, "compare")
     c.set_defaults(handler=_cmd_compare)
 
     a = sub.add_parser("audit", help="say what a published FLOPs/MACs claim is")
     a.add_argument("spec", nargs="?", help="the model the claim is about (a spec, as for profile)")
-    a.add_argument("--claim", help="the published number, e.g. '4.1 GFLOPs', '300M MAdds', '3.86 FLOPs(G)'")
-    a.add_argument("--params-claim", help="the published parameter count, e.g. 25.6M")
-    a.add_argument(
-        "--claims", help="a YAML/CSV file of claims to audit ('shipped': the claims that ship with flopmagic)"
-    )
-    a.add_argument("--binary", action="store_true", help="read the claim's prefix as a power of 2 (1 G = 2^30)")
-    a.add_argument(
-        "--tolerance", type=float, help="relative counting tolerance on top of the claim's precision (default 0.01)"
-    )
-    _add_run_options(a)
-    a.add_argument("--format", choices=("table", "json"), default="table")
+    options.add_arguments(a, "audit")
     a.set_defaults(handler=_cmd_audit)
     return parser
 
@@ -274,9 +190,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     stream = out or sys.stdout
-    if getattr(args, "depth", None) is not None and args.depth < 1:
-        parser.error("--depth must be at least 1")
     try:
+        options.values(args, args.command)  # every option checked before anything runs
         return int(args.handler(args, stream))
     except FlopmagicError as error:
         print(f"flopmagic: error: {error}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FlopmagicError", "ProfilingError", "SpecError"]
+__all__ = ["FlopmagicError", "OptionError", "ProfilingError", "SpecError"]
 
 
 class FlopmagicError(Exception):
@@ -11,6 +11,11 @@ class FlopmagicError(Exception):
 
 class ProfilingError(FlopmagicError):
     """The model could not be run or read; the user's model is left unchanged."""
+
+
+class OptionError(ProfilingError, ValueError):
+    """An option has a value flopmagic does not accept; the message names the option and
+    the values it accepts. (A ProfilingError too: the run cannot start.)"""
 
 
 class SpecError(FlopmagicError):

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..adapters.torch.run_module import _split_inputs, make_inputs, torch_versions
+from ..adapters.torch.run_module import make_inputs, split_inputs, torch_versions
 from ..adapters.torch.state import ModelStateGuard
 from ..errors import ProfilingError
 from ..schema import ModelProfile, OpRecord
@@ -68,7 +68,7 @@ def _prepare(model: torch.nn.Module, inputs: Any, input_shape: Any) -> tuple[tup
         if input_shape is None:
             raise ProfilingError("pass inputs=... or input_shape=... so the model can be run once")
         return make_inputs(model, input_shape), {}
-    return _split_inputs(inputs)
+    return split_inputs(inputs)
 
 
 def _finish(

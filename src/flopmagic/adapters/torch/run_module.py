@@ -21,7 +21,15 @@ from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
 
-__all__ = ["build_profile", "make_inputs", "profile_module", "torch_versions"]
+__all__ = [
+    "build_profile",
+    "loose_profile",
+    "make_inputs",
+    "profile_module",
+    "signature",
+    "split_inputs",
+    "torch_versions",
+]
 
 InputShape = Sequence[int] | Sequence[Sequence[int]]
 
@@ -91,7 +99,7 @@ def make_inputs(
     return tuple(tensors)
 
 
-def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(inputs, torch.Tensor):
         return (inputs,), {}
     if isinstance(inputs, Mapping):
@@ -104,7 +112,7 @@ def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     )
 
 
-def _signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
+def signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
     from torch.utils._pytree import keystr, tree_flatten_with_path
 
     infos = []
@@ -188,6 +196,25 @@ def build_profile(
         versions=torch_versions(),
         notes=tuple(all_notes),
         training=training,
+    )
+
+
+def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
+    """Torch ops run outside any nn.Module (a cell's own tensor code), as their own
+    profile when they computed anything."""
+    name = NameCounter()
+    records = [_price(call, None, name, {}) for call in calls]
+    if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
+        return None
+    return ModelProfile(
+        model="(ops outside modules)",
+        framework="torch",
+        backend="flopmagic",
+        convention="flopmagic",
+        records=tuple(records),
+        params=0,
+        versions=torch_versions(),
+        notes=("torch ops the cell ran outside any nn.Module (tensor code of its own)",),
     )
 
 
@@ -292,7 +319,7 @@ def profile_module(
         args: tuple[Any, ...] = make_inputs(model, input_shape, device="meta" if meta else None)
         kwargs: dict[str, Any] = {}
     else:
-        args, kwargs = _split_inputs(inputs)
+        args, kwargs = split_inputs(inputs)
         if meta:
             args, kwargs = _to_meta(args), _to_meta(kwargs)
 
@@ -336,7 +363,7 @@ def profile_module(
     return build_profile(
         root,
         name=display_name,
-        inputs=_signature(args, kwargs),
+        inputs=signature(args, kwargs),
         params=params,
         buffers=buffers,
         training=training,

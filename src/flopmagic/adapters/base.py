@@ -1,0 +1,187 @@
+"""What an adapter declares: the one registration per framework.
+
+An :class:`Adapter` says, in one place, how flopmagic recognises the framework's
+objects, which model specs and files it loads, which backends count its models, and
+how ``%%profile`` watches a cell for its calls. Every function in it imports the
+framework lazily, so declaring (and registering) an adapter imports no framework.
+The API, the CLI, the magic and the cell capture only iterate the registry
+(``flopmagic.adapters``); none of them names a framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..pricing import Override
+    from ..schema import ModelProfile
+
+__all__ = [
+    "Adapter",
+    "Backend",
+    "CellWatcher",
+    "Found",
+    "LoadedModel",
+    "NameOf",
+    "RunRequest",
+    "SpecLoader",
+    "patched",
+    "shape_of",
+]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What one run asks of a backend (the options of ``flopmagic.profile``).
+
+    ``inputs`` are the framework's own inputs; ``input_shape`` shapes of random inputs
+    (one shape, a list of shapes, or for graphs a mapping input name -> shape).
+    """
+
+    inputs: Any = None
+    input_shape: Any = None
+    training: bool = False
+    device: str | None = None
+    dims: Mapping[str, int] | None = None
+    overrides: Mapping[str, Override] | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A counter for one framework's models: ``run(model, request) -> ModelProfile``.
+
+    ``"flopmagic"`` is the exact counter every adapter has; peers (fvcore,
+    FlopCounterMode, TensorFlow's profiler) are other backends. ``training`` says
+    whether it can count a training step.
+    """
+
+    name: str
+    run: Callable[[Any, RunRequest], ModelProfile]
+    training: bool = False
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model built from a spec, with the inputs it expects by default.
+
+    ``make_inputs(shape)`` turns an input shape into the model's inputs (for
+    transformers: ``{"input_ids": ...}`` of integer token ids).
+    """
+
+    model: Any
+    framework: str
+    name: str
+    input_shape: tuple[int, ...] | None
+    make_inputs: Callable[[Any], Any] | None = None
+
+
+# (the spec after its prefix, the device) -> the model
+SpecLoader = Callable[[str, "str | None"], LoadedModel]
+# (an object, a fallback) -> the name it has in the user's namespace
+NameOf = Callable[[Any, str], str]
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a cell watcher saw: a model to profile (``model`` with ``inputs`` or
+    ``input_shape``, on ``backend``), a profile it builds itself from what it recorded
+    (``build``), or a ``note`` saying why something was not profiled."""
+
+    label: str
+    model: Any = None
+    inputs: Any = None
+    input_shape: Any = None
+    backend: str = "flopmagic"
+    training: bool = False
+    build: Callable[[], ModelProfile] | None = None
+    note: str = ""
+
+
+class CellWatcher(Protocol):
+    """Watches one cell: ``with watcher.watching(): <cell>``, then ``watcher.found(...)``."""
+
+    def watching(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterable[Found]: ...
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One framework, declared once.
+
+    Attributes:
+        name: the framework's name in profiles (``ModelProfile.framework``).
+        title: how people call it (``"PyTorch"``).
+        recognises: whether an object is this framework's model; must not import the
+            framework (look in ``sys.modules``: an object of a framework that is not
+            imported cannot exist).
+        backends: the counters for its models, the exact ``"flopmagic"`` one first.
+        spec_prefixes: ``prefix -> loader`` for specs ``prefix:NAME``.
+        spec_help: the spec forms in words, for help texts (``"torchvision:NAME"``).
+        file_suffixes: model files it reads (``".onnx"``); a spec ending so is a path.
+        reads_other_files: an existing file with no known suffix is read by this adapter.
+        needs_inputs: a spec model cannot run without an input shape.
+        default_input_shape: the shape a loaded model declares (Keras' ``input_shape``).
+        watch_packages: top-level packages a cell imports that this adapter watches
+            (imported before the cell runs, so their calls can be wrapped).
+        watcher: makes a :class:`CellWatcher` for ``%%profile`` when ``watch_module``
+            is imported.
+        import_package: imports one of ``watch_packages`` (TensorFlow needs care next
+            to PyTorch); default ``importlib.import_module``.
+    """
+
+    name: str
+    title: str
+    recognises: Callable[[Any], bool]
+    backends: tuple[Backend, ...]
+    spec_prefixes: Mapping[str, SpecLoader] = field(default_factory=dict)
+    spec_help: tuple[str, ...] = ()
+    file_suffixes: tuple[str, ...] = ()
+    reads_other_files: bool = False
+    needs_inputs: bool = False
+    default_input_shape: Callable[[Any], tuple[int, ...] | None] | None = None
+    watch_packages: tuple[str, ...] = ()
+    watch_module: str = ""
+    watcher: Callable[[], CellWatcher] | None = None
+    import_package: Callable[[str], Any] | None = None
+    architecture_key: Callable[[str, str], tuple[Any, ...] | None] | None = None
+
+    def backend(self, name: str) -> Backend | None:
+        return next((b for b in self.backends if b.name == name), None)
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """A tensor-like's shape as integers (unknown dimensions as 1), or None."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return tuple(int(d) if d is not None else 1 for d in shape)
+    except TypeError:
+        return None
+
+
+@contextlib.contextmanager
+def patched(owner: Any, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
+    """Wrap ``owner.name`` for a block; afterwards the class is as it was (an attribute
+    inherited from a base class is removed again, not copied down). Cell watchers use it."""
+    own = name in owner.__dict__
+    original = owner.__dict__[name] if own else getattr(owner, name)
+    setattr(owner, name, make(original))
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, name, original)
+        else:
+            delattr(owner, name)
+
+
+def first_shape(values: Sequence[Any] | Any) -> tuple[int, ...] | None:
+    """The shape of the first of several inputs (or of the one input)."""
+    first = values[0] if isinstance(values, (list, tuple)) and values else values
+    return shape_of(first)

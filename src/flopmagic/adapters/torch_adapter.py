@@ -1,0 +1,95 @@
+"""The PyTorch adapter's registration: ``nn.Module``s, the ``torchvision:`` and
+``transformers:`` specs, the exact counter and the wrapped peers (fvcore,
+``FlopCounterMode``), and the cell watcher that records every op a cell runs.
+Nothing here imports PyTorch."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..schema import ModelProfile
+from . import register_adapter
+from .base import Adapter, Backend, CellWatcher, LoadedModel, RunRequest
+
+__all__ = ["TORCH"]
+
+
+def _recognises(model: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def _exact(model: Any, run: RunRequest) -> ModelProfile:
+    from .torch.run_module import profile_module
+
+    return profile_module(
+        model,
+        run.inputs,
+        input_shape=run.input_shape,
+        training=run.training,
+        device=run.device,
+        overrides=run.overrides,
+        name=run.name,
+    )
+
+
+def _fvcore(model: Any, run: RunRequest) -> ModelProfile:
+    from ..peers.torch_counters import profile_fvcore
+
+    return profile_fvcore(model, run.inputs, input_shape=run.input_shape, training=run.training, name=run.name)
+
+
+def _flop_counter_mode(model: Any, run: RunRequest) -> ModelProfile:
+    from ..peers.torch_counters import profile_flop_counter_mode
+
+    return profile_flop_counter_mode(
+        model, run.inputs, input_shape=run.input_shape, training=run.training, name=run.name
+    )
+
+
+def _torchvision(name: str, device: str | None) -> LoadedModel:
+    from .torch.specs import load_torchvision
+
+    return load_torchvision(name, device)
+
+
+def _transformers(name: str, device: str | None) -> LoadedModel:
+    from .torch.specs import load_transformers
+
+    return load_transformers(name, device)
+
+
+def _architecture_key(prefix: str, rest: str) -> tuple[Any, ...] | None:
+    if prefix != "torchvision":
+        return None
+    from .torch.specs import architecture_key
+
+    return architecture_key(prefix, rest)
+
+
+def _watcher() -> CellWatcher:
+    from .torch.watch import TorchWatcher
+
+    return TorchWatcher()
+
+
+TORCH = register_adapter(
+    Adapter(
+        name="torch",
+        title="PyTorch",
+        recognises=_recognises,
+        backends=(
+            Backend("flopmagic", _exact, training=True),
+            Backend("fvcore", _fvcore),
+            Backend("torch", _flop_counter_mode, training=True),
+        ),
+        spec_prefixes={"torchvision": _torchvision, "transformers": _transformers},
+        spec_help=("torchvision:NAME[@WEIGHTS]", "transformers:CLASS"),
+        needs_inputs=True,
+        watch_packages=("torch", "torchvision", "transformers"),
+        watch_module="torch",
+        watcher=_watcher,
+        architecture_key=_architecture_key,
+    )
+)
