@@ -17,6 +17,7 @@ import torch
 
 from ..adapters.torch.run_module import make_inputs, split_inputs, torch_versions
 from ..adapters.torch.state import ModelStateGuard
+from ..engine import assemble
 from ..errors import ProfilingError
 from ..schema import ModelProfile, OpRecord
 
@@ -81,12 +82,12 @@ def _finish(
     training: bool,
 ) -> ModelProfile:
     params = list(model.parameters())
-    return ModelProfile(
+    return assemble(
         model=name,
         framework="torch",
         backend=backend,
         convention=convention,
-        records=tuple(records),
+        records=records,
         params=sum(p.numel() for p in params),
         param_counts={
             "trainable": sum(p.numel() for p in params if p.requires_grad),

@@ -18,6 +18,7 @@ from typing import Any
 import onnx
 from onnx import helper, numpy_helper
 
+from ...engine import assemble
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
@@ -89,8 +90,7 @@ class _Walk:
     # values that can be a constant zero (constants and what shape-only ops make of them):
     # every other value is not, without a lookup chain
     maybe_zero: set[str] = field(default_factory=set)
-    priced: dict[tuple[int, bool], Any] = field(default_factory=dict)  # make_record's cost cache
-    as_linear: dict[int, tuple[OpSpec, OpSpec]] = field(default_factory=dict)
+    priced: dict[tuple[int, bool, bool], Any] = field(default_factory=dict)  # make_record's cost cache
 
     def is_zero(self, name: str) -> bool:
         """Whether a tensor is a constant zero, possibly expanded, cast or passed through."""
@@ -216,11 +216,6 @@ class _Walk:
             if n and types.get(n, _FLOAT) in _FLOAT_TYPES:
                 floating = True
                 break
-        if spec is not None and spec.op == "matmul" and params:  # a weight operand
-            pair = self.as_linear.get(id(spec))  # one linear spec per cached matmul spec
-            if pair is None:
-                pair = self.as_linear[id(spec)] = (spec, OpSpec("linear", spec.inputs, spec.outputs, spec.attrs))
-            spec = pair[1]
         concrete = self.concrete
         record = make_record(
             name=node_name or f"{op_type}_{index}",
@@ -336,18 +331,13 @@ def profile_onnx(
         LayerInfo(scope=scope, type=info["type"], calls=1, output_shapes=info["outputs"], params=info["params"])
         for scope, info in walk.layers.items()
     )
-    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
-    if unsupported:
-        notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
     from ..._version import __version__
 
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in inferred.opset_import)
-    return ModelProfile(
+    return assemble(
         model=name or label,
         framework="onnx",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(records),
+        records=records,
         params=sum(_numel(t) for t in params),
         layers=layers,
         inputs=inputs,
@@ -359,5 +349,6 @@ def profile_onnx(
             "producer": f"{inferred.producer_name} {inferred.producer_version}".strip(),
             "opsets": opsets,
         },
-        notes=tuple(notes + walk.notes),
+        notes=notes,
+        notes_after=walk.notes,
     )

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...engine import assemble
 from ...errors import ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
@@ -197,8 +198,6 @@ class _Walk:
             note = note or f"bias added by {bias.name}"
             if spec is not None:
                 spec = spec.with_attrs(bias=True)
-        if spec is not None and spec.op == "matmul" and params:
-            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
         floating = any(t.dtype.is_floating for t in [*op.inputs, *op.outputs])
         scope = self.scope(op.name)
         output = bias.outputs[0] if bias is not None else (op.outputs[0] if op.outputs else None)
@@ -378,12 +377,9 @@ def _profile_graph(
                 params=own,
             )
         )
-    unsupported = sorted({r.native for r in walk.records if r.method == "unsupported"})
-    notes = list(walk.notes)
-    if unsupported:
-        notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
+    buffer_notes = []
     if buffers:
-        notes.append(
+        buffer_notes.append(
             f"Keras counts {sum(_numel(v) for v in weights):,} weights; {sum(_numel(v) for v in buffers):,} of them are batch-norm "
             "moving statistics, which PyTorch keeps as buffers: params here leave them out"
         )
@@ -393,12 +389,10 @@ def _profile_graph(
     input_names = [t.name for t in getattr(model, "inputs", None) or []] or [
         f"args[{i}]" for i in range(len(flat_specs))
     ]
-    return ModelProfile(
+    return assemble(
         model=display,
         framework="tensorflow",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(walk.records),
+        records=walk.records,
         params=sum(_numel(v) for v in params),
         layers=tuple(infos),
         inputs=tuple(
@@ -412,7 +406,8 @@ def _profile_graph(
             "buffers": sum(_numel(v) for v in buffers),
         },
         versions={"flopmagic": __version__, "tensorflow": tf.__version__, "keras": _keras_version()},
-        notes=tuple(notes),
+        notes=walk.notes,
+        notes_after=buffer_notes,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ...engine import assemble
 from ...errors import ProfilingError
 from ...pricing import NameCounter, Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
@@ -174,16 +175,10 @@ def build_profile(
         LayerInfo(scope=s.scope, type=s.type, calls=s.calls, output_shapes=s.output_shapes, params=s.params)
         for s in root.layers.values()
     )
-    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
-    all_notes = list(notes)
-    if unsupported:
-        all_notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
-    return ModelProfile(
+    return assemble(
         model=name,
         framework="torch",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(records),
+        records=records,
         params=sum(p.numel() for p in params),
         layers=layers,
         inputs=inputs,
@@ -194,7 +189,7 @@ def build_profile(
             "buffers": sum(b.numel() for b in buffers),
         },
         versions=torch_versions(),
-        notes=tuple(all_notes),
+        notes=notes,
         training=training,
     )
 
@@ -206,12 +201,10 @@ def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
     records = [_price(call, None, name, {}) for call in calls]
     if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
         return None
-    return ModelProfile(
+    return assemble(
         model="(ops outside modules)",
         framework="torch",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(records),
+        records=records,
         params=0,
         versions=torch_versions(),
         notes=("torch ops the cell ran outside any nn.Module (tensor code of its own)",),
