@@ -187,7 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # reads the registry: a broken plugin is an error line too
+    except FlopmagicError as error:
+        print(f"flopmagic: error: {error}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     stream = out or sys.stdout
     try:

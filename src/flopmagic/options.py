@@ -285,7 +285,9 @@ OPTIONS: tuple[Option, ...] = (
         flag="-o",
         metavar="VAR",
     ),
-    Option("quiet", "show nothing (use with -o)", _on("magic"), value_type=bool, default=False, switch=True, short="-q"),
+    Option(
+        "quiet", "show nothing (use with -o)", _on("magic"), value_type=bool, default=False, switch=True, short="-q"
+    ),
 )
 
 SURFACES: tuple[str, ...] = tuple(sorted({s for o in OPTIONS for s in o.surfaces}))
