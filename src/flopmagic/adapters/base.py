@@ -28,6 +28,8 @@ __all__ = [
     "NameOf",
     "RunRequest",
     "SpecLoader",
+    "first_shape",
+    "input_shapes",
     "patched",
     "shape_of",
 ]
@@ -152,6 +154,35 @@ class Adapter:
 
     def backend(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(d, int) for d in value)
+
+
+def input_shapes(input_shape: Any) -> list[tuple[int, ...]]:
+    """``input_shape`` as a list of shapes: one shape ``(1, 3, 224, 224)`` or several
+    ``[(1, 3, 8, 8), (1, 10)]``, every dimension at least 1. The one reading of the
+    ``input_shape`` option for adapters that make random inputs.
+
+    Raises:
+        ProfilingError: not a shape or a list of shapes, or a dimension below 1.
+    """
+    from ..errors import ProfilingError
+
+    if _is_shape(input_shape):
+        shapes = [tuple(input_shape)]
+    elif isinstance(input_shape, (list, tuple)) and input_shape and all(_is_shape(s) for s in input_shape):
+        shapes = [tuple(s) for s in input_shape]
+    else:
+        raise ProfilingError(
+            f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224), "
+            "or a list of shapes for a model with several inputs"
+        )
+    for shape in shapes:
+        if any(d <= 0 for d in shape):
+            raise ProfilingError(f"input shape {shape} has a non-positive dimension; every dimension must be >= 1")
+    return shapes
 
 
 def shape_of(value: Any) -> tuple[int, ...] | None:

@@ -21,6 +21,7 @@ from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .._table import translate_or_note
+from ..base import input_shapes
 from .ops import TABLE as TF_TABLE
 from .ops import TfOp
 
@@ -240,12 +241,7 @@ def _specs(model: Any, inputs: Any, input_shape: Any) -> tuple[list[Any], bool]:
             return [spec_of(v) for v in inputs], False
         return [spec_of(inputs)], False
     if input_shape is not None:
-        shapes = [input_shape] if all(isinstance(d, int) for d in input_shape) else list(input_shape)
-        for shape in shapes:
-            if any(int(d) <= 0 for d in shape):
-                raise ProfilingError(
-                    f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1"
-                )
+        shapes = input_shapes(input_shape)
         dtypes = [getattr(t, "dtype", "float32") for t in (getattr(model, "inputs", None) or [])] or ["float32"] * len(
             shapes
         )

@@ -19,6 +19,7 @@ from ...engine import assemble
 from ...errors import ProfilingError
 from ...pricing import NameCounter, Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from ..base import input_shapes
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
 
@@ -61,10 +62,6 @@ def _float_dtype(model: torch.nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _is_shape(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(d, int) for d in value)
-
-
 def make_inputs(
     model: torch.nn.Module,
     input_shape: InputShape,
@@ -74,21 +71,7 @@ def make_inputs(
 ) -> tuple[torch.Tensor, ...]:
     """Tensors of the given shape(s) on the model's device: random floats in the
     model's dtype, or zeros for integer dtypes (token ids)."""
-    shapes: list[Sequence[int]]
-    if _is_shape(input_shape):
-        shapes = [input_shape]  # type: ignore[list-item]
-    elif isinstance(input_shape, (list, tuple)) and input_shape and all(_is_shape(s) for s in input_shape):
-        shapes = list(input_shape)  # type: ignore[arg-type]
-    else:
-        raise ProfilingError(
-            f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224), "
-            "or a list of shapes for a model with several inputs"
-        )
-    for shape in shapes:
-        if any(d <= 0 for d in shape):
-            raise ProfilingError(
-                f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1"
-            )
+    shapes = input_shapes(input_shape)
     target = torch.device(device) if device is not None else _model_device(model)
     kind = dtype or _float_dtype(model)
     tensors = []
