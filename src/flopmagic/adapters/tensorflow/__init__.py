@@ -22,21 +22,12 @@ from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .._table import translate_or_note
 from ..base import input_shapes
+from .contractions import CONTRACTIONS
 from .ops import TABLE as TF_TABLE
 from .ops import TfOp
 
 __all__ = ["profile_keras"]
 
-_CONTRACTIONS = {
-    "Conv2D",
-    "Conv3D",
-    "DepthwiseConv2dNative",
-    "MatMul",
-    "Conv2DBackpropInput",
-    "Conv3DBackpropInputV2",
-    "BatchMatMulV2",
-    "BatchMatMulV3",
-}
 _CALLS = {"StatefulPartitionedCall", "PartitionedCall"}
 _LOOPS = {"While", "StatelessWhile"}
 _BRANCHES = {"If", "StatelessIf"}
@@ -135,7 +126,7 @@ class _Walk:
             elif op.type in _PASS_THROUGH and op.inputs and op.inputs[0].name in variables:
                 # a weight reshaped or transposed before use (Keras' EinsumDense) is still that weight
                 variables[op.outputs[0].name] = variables[op.inputs[0].name]
-            if op.type == "BiasAdd" and op.inputs[0].op.type in _CONTRACTIONS and consumers.get(op.inputs[0].name) == 1:
+            if op.type == "BiasAdd" and op.inputs[0].op.type in CONTRACTIONS and consumers.get(op.inputs[0].name) == 1:
                 folded[op.inputs[0].op.name] = op
         folded_bias = {bias.name for bias in folded.values()}
         for op in ops:
