@@ -20,7 +20,6 @@ from ..units import format_count
 __all__ = ["profile_with_tf_profiler", "profiler_counts"]
 
 
-
 def profiler_counts(graph: Any) -> dict[str, int]:
     """FLOPs per op type from ``tf.compat.v1.profiler`` (float_operation, op view)."""
     from tensorflow.python.profiler import model_analyzer, option_builder

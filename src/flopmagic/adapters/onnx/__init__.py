@@ -22,6 +22,7 @@ from ...engine import assemble
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._graph import keep_costlier_branch
 from .._table import translate_or_note
 from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
 from .ops import Node, lookup
@@ -246,17 +247,14 @@ class _Walk:
         label = node.name or native
         attrs = {a.name: a for a in node.attribute}
         if node.op_type == "If":
-            costs = []
-            for branch in ("then_branch", "else_branch"):
-                start = len(self.records)
-                self.walk(attrs[branch].g, f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}", count)
-                costs.append((sum(r.flops for r in self.records[start:]), start, len(self.records), branch))
-            (then_flops, t0, t1, _), (else_flops, e0, e1, _) = costs
-            dropped = (e0, e1) if then_flops >= else_flops else (t0, t1)
-            kept = "then" if then_flops >= else_flops else "else"
-            del self.records[dropped[0] : dropped[1]]
+
+            def side(branch: str) -> tuple[str, Any]:
+                scope = f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}"
+                return branch, lambda: self.walk(attrs[branch].g, scope, count)
+
+            kept, flops, other = keep_costlier_branch(self.records, [side("then_branch"), side("else_branch")])
             self.notes.append(
-                f"If {label!r}: counted its {kept} branch, the costlier ({max(then_flops, else_flops):,} vs {min(then_flops, else_flops):,} FLOPs): an upper bound"
+                f"If {label!r}: counted its {kept.removesuffix('_branch')} branch, the costlier ({flops:,} vs {other:,} FLOPs): an upper bound"
             )
             return
         trips: int | None = None

@@ -20,6 +20,7 @@ from ...errors import ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._graph import keep_costlier_branch
 from .._table import translate_or_note
 from ..base import input_shapes
 from .contractions import CONTRACTIONS
@@ -158,17 +159,11 @@ class _Walk:
         self.walk(body, count * (trips or 1))
 
     def branches(self, graph: Any, op: Any, count: int) -> None:
-        costs = []
-        for branch in ("then_branch", "else_branch"):
-            start = len(self.records)
-            self.walk(graph._get_function(op.get_attr(branch).name).graph, count)
-            costs.append((sum(r.flops for r in self.records[start:]), start, len(self.records)))
-        (then_flops, t0, t1), (else_flops, e0, e1) = costs
-        drop = (e0, e1) if then_flops >= else_flops else (t0, t1)
-        del self.records[drop[0] : drop[1]]
-        self.notes.append(
-            f"branch {op.name!r}: counted its costlier side ({max(then_flops, else_flops):,} FLOPs): an upper bound"
-        )
+        def side(branch: str) -> tuple[str, Any]:
+            return branch, lambda: self.walk(graph._get_function(op.get_attr(branch).name).graph, count)
+
+        _, flops, _ = keep_costlier_branch(self.records, [side("then_branch"), side("else_branch")])
+        self.notes.append(f"branch {op.name!r}: counted its costlier side ({flops:,} FLOPs): an upper bound")
 
     def visit(self, op: Any, count: int, variables: Mapping[str, int], bias: Any) -> None:
         view = TfOp(
