@@ -292,7 +292,7 @@ def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     import flopmagic
-    from flopmagic.specs import build_torch_model
+    from flopmagic.adapters.torch.specs import build_torch_model
 
     config = LlamaConfig(
         hidden_size=8192,
