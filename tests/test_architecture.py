@@ -167,6 +167,7 @@ def test_adapters_do_not_import_the_package_face(module):
         ("flopmagic.comparison", "flopmagic.render"),
         ("flopmagic.auditor", "flopmagic.render"),
         ("flopmagic.report", "flopmagic.render.report"),
+        ("flopmagic.engine", "flopmagic.render"),
     ],
 )
 def test_data_objects_do_not_import_renderers(data, renderer):

@@ -98,6 +98,25 @@ def test_cli_profile_and_compare_through_the_plugin_hook(toy_file):
     assert "toy:NAME" in done.stdout
 
 
+def test_cli_finds_the_plugin_through_an_entry_point(tmp_path):
+    # an installed package's metadata: the flopmagic.adapters entry-point group names the module
+    info = tmp_path / "toy_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[flopmagic.adapters]\ntoy = toy_adapter\n")
+    env = {k: v for k, v in os.environ.items() if k != "FLOPMAGIC_PLUGINS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS), str(tmp_path)])
+    done = subprocess.run(
+        [sys.executable, "-m", "flopmagic.cli", "profile", "toy:mlp", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["macs"] == 18
+
+
 def test_cli_names_a_broken_plugin():
     env = dict(os.environ, FLOPMAGIC_PLUGINS="no_such_plugin_module", PYTHONPATH=str(SRC))
     done = subprocess.run(
