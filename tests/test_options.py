@@ -6,7 +6,6 @@ import argparse
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from torch import nn
 
 import flopmagic
@@ -85,14 +84,6 @@ def test_cli_values_are_parsed_and_checked_after_argparse():
         options.values(parser.parse_args(["profile", "m.onnx", "--backend", "thop"]), "profile")
     with pytest.raises(OptionError, match="bad --dim 'batch'"):
         options.values(parser.parse_args(["profile", "m.onnx", "--dim", "batch"]), "profile")
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "flopmagic")
-    shell.run_cell("import torch\nfrom torch import nn")
-    return shell
 
 
 def test_magic_device_and_top(ip):

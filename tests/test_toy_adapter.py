@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 import flopmagic
@@ -129,13 +128,6 @@ def test_cli_names_a_broken_plugin():
     assert done.returncode == 2
     assert done.stderr.startswith("flopmagic: error: cannot load flopmagic plugin")
     assert "no_such_plugin_module" in done.stderr and done.stderr.count("\n") == 1
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "flopmagic")
-    return shell
 
 
 def test_profile_magic_captures_toy_calls(ip):

@@ -12,14 +12,15 @@ put together the same way whatever the framework.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .formulas import OpSpec, Shape
 from .pricing import NameCounter, Override, PricedSpec, make_record
 from .schema import LayerInfo, ModelProfile, OpRecord, Phase, TensorInfo
 
-__all__ = ["ObservedOp", "assemble", "price_ops", "profile_ops", "unsupported_note"]
+__all__ = ["Observed", "ObservedOp", "assemble", "price_ops", "profile_ops", "unsupported_note"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +48,76 @@ class ObservedOp:
     name: str = ""
 
 
+class Observed(Protocol):
+    """What the engine reads of an observed op: :class:`ObservedOp`, or an adapter's own
+    record with the same fields (the PyTorch recorder's ``RawCall``; ``count`` and ``name``
+    are optional there: 1 and unnamed)."""
+
+    @property
+    def native(self) -> str: ...
+    @property
+    def spec(self) -> OpSpec | None: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def module_type(self) -> str: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def phase(self) -> Phase: ...
+    @property
+    def floating(self) -> bool: ...
+    @property
+    def inputs(self) -> tuple[Shape, ...]: ...
+    @property
+    def outputs(self) -> tuple[Shape, ...]: ...
+    @property
+    def note(self) -> str: ...
+
+
+# native op -> (the short name records are named by, extra names an override may use)
+Naming = Callable[[str], tuple[str, tuple[str, ...]]]
+
+
 def price_ops(
-    ops: Iterable[ObservedOp],
+    ops: Iterable[Observed],
     *,
     overrides: Mapping[str, Override] | None = None,
     cache: dict[tuple[int, bool, bool], PricedSpec] | None = None,
+    naming: Naming | None = None,
 ) -> list[OpRecord]:
-    """Price observed ops in order; unnamed ones are named ``scope/native`` (``#2`` on repeats)."""
+    """Price observed ops in order. Unnamed ones are named ``scope/short`` (``#2`` on
+    repeats), ``short`` being the native name unless ``naming`` says otherwise; it is
+    asked once per native op (PyTorch: ``aten.convolution.default`` is named
+    ``convolution`` and may be overridden as ``aten.convolution``)."""
     namer = NameCounter()
-    return [
-        make_record(
-            name=op.name or namer(op.scope, op.native),
-            native=op.native,
-            spec=op.spec,
-            scope=op.scope,
-            inputs=op.inputs,
-            outputs=op.outputs,
-            module_type=op.module_type,
-            params=op.params,
-            phase=op.phase,
-            floating=op.floating,
-            count=op.count,
-            note=op.note,
-            overrides=overrides,
-            cache=cache,
+    known: dict[str, tuple[str, tuple[str, ...]]] = {}
+    records = []
+    for op in ops:
+        names = known.get(op.native)
+        if names is None:
+            names = known[op.native] = naming(op.native) if naming is not None else (op.native, ())
+        extra: Any = op
+        records.append(
+            make_record(
+                name=getattr(extra, "name", "") or namer(op.scope, names[0]),
+                native=op.native,
+                spec=op.spec,
+                scope=op.scope,
+                inputs=op.inputs,
+                outputs=op.outputs,
+                module_type=op.module_type,
+                params=op.params,
+                phase=op.phase,
+                floating=op.floating,
+                count=getattr(extra, "count", 1),
+                note=op.note,
+                overrides=overrides,
+                override_keys=names[1],
+                cache=cache,
+            )
         )
-        for op in ops
-    ]
+    return records
 
 
 def unsupported_note(records: Iterable[OpRecord]) -> str | None:
@@ -122,32 +166,13 @@ def assemble(
 
 
 def profile_ops(
-    ops: Iterable[ObservedOp],
+    ops: Iterable[Observed],
     *,
     overrides: Mapping[str, Override] | None = None,
-    model: str,
-    framework: str,
-    params: int,
-    layers: Iterable[LayerInfo] = (),
-    inputs: Iterable[TensorInfo] = (),
-    param_bytes: Mapping[str, int] | None = None,
-    param_counts: Mapping[str, int] | None = None,
-    versions: Mapping[str, str] | None = None,
-    notes: Iterable[str] = (),
-    training: bool = False,
+    naming: Naming | None = None,
+    **profile: Any,
 ) -> ModelProfile:
-    """Observed ops to a profile in one call (what a new adapter needs; see the toy
-    adapter in docs/adding-an-adapter.md)."""
-    return assemble(
-        model=model,
-        framework=framework,
-        records=price_ops(ops, overrides=overrides, cache={}),
-        params=params,
-        layers=layers,
-        inputs=inputs,
-        param_bytes=param_bytes,
-        param_counts=param_counts,
-        versions=versions,
-        notes=notes,
-        training=training,
-    )
+    """Observed ops to a profile in one call: :func:`price_ops`, then :func:`assemble`
+    with ``profile`` (``model``, ``framework``, ``params``, ``layers``, ...). What a new
+    adapter needs; see the toy adapter in docs/adding-an-adapter.md."""
+    return assemble(records=price_ops(ops, overrides=overrides, cache={}, naming=naming), **profile)

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from ...engine import assemble
+from ...engine import assemble, price_ops
 from ...errors import ProfilingError
-from ...pricing import NameCounter, Override, make_record
-from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from ...pricing import Override
+from ...schema import LayerInfo, ModelProfile, TensorInfo
 from ..base import input_shapes
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
@@ -147,9 +147,7 @@ def build_profile(
     notes: Sequence[str] = (),
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
-    namer = NameCounter()
-    keys: dict[str, tuple[str, str]] = {}
-    records = [_price(call, overrides, namer, keys) for call in root.calls]
+    records = price_ops(root.calls, overrides=overrides, naming=aten_naming)
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
@@ -180,8 +178,7 @@ def build_profile(
 def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
     """Torch ops run outside any nn.Module (a cell's own tensor code), as their own
     profile when they computed anything."""
-    name = NameCounter()
-    records = [_price(call, None, name, {}) for call in calls]
+    records = price_ops(calls, naming=aten_naming)
     if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
         return None
     return assemble(
@@ -194,32 +191,11 @@ def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
     )
 
 
-def _price(
-    call: RawCall, overrides: Mapping[str, Override] | None, name: NameCounter, keys: dict[str, tuple[str, str]]
-) -> OpRecord:
-    known = keys.get(call.native)  # (packet, short name), worked out once per native op
-    if known is None:
-        packet = ".".join(call.native.split(".")[:2])
-        known = keys[call.native] = (
-            packet,
-            packet.split(".", 1)[1] if call.native.startswith("aten.") else call.native,
-        )
-    packet, short = known
-    return make_record(
-        name=name(call.scope, short),
-        native=call.native,
-        spec=call.spec,
-        scope=call.scope,
-        inputs=call.inputs,
-        outputs=call.outputs,
-        module_type=call.module_type,
-        params=call.params,
-        phase=call.phase,
-        floating=call.floating,
-        note=call.note,
-        overrides=overrides,
-        override_keys=(packet,),
-    )
+def aten_naming(native: str) -> tuple[str, tuple[str, ...]]:
+    """``aten.convolution.default`` -> records named ``convolution``; an override may be
+    keyed by the packet ``aten.convolution``."""
+    packet = ".".join(native.split(".")[:2])
+    return (packet.split(".", 1)[1] if native.startswith("aten.") else native), (packet,)
 
 
 def _meta_stand_ins(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
