@@ -64,3 +64,23 @@ def test_unknown_format_and_object_are_refused(results):
         render(results["profile"], "pdf")
     with pytest.raises(ValueError, match="cannot render a int"):
         render(3, "text")
+
+
+def test_a_new_kind_of_result_registers_its_renderers():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from flopmagic.display import Displayable
+    from flopmagic.render import register
+
+    @dataclass(frozen=True)
+    class Estimate(Displayable):
+        seconds: float
+        _render_kind: ClassVar[str] = "test-estimate"
+
+    register("test-estimate", {"text": lambda e, **_: f"{e.seconds} s", "html": lambda e, **_: f"<b>{e.seconds} s</b>"})
+    assert Estimate(1.5)._repr_mimebundle_() == {"text/plain": "1.5 s", "text/html": "<b>1.5 s</b>"}
+    with pytest.raises(ValueError, match="unknown format 'csv'; choose one of: text, html$"):
+        Estimate(1.5).to_csv()
+    with pytest.raises(ValueError, match="registered already"):
+        register("profile", {})

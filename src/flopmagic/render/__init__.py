@@ -33,6 +33,7 @@ __all__ = [
     "Table",
     "mimebundle",
     "profile_table",
+    "register",
     "render",
     "render_table_html",
     "render_table_text",
@@ -121,6 +122,15 @@ _RENDERERS: dict[str, dict[Format, Callable[..., str]]] = {
 }
 
 
+def register(kind: str, renderers: dict[Format, Callable[..., str]]) -> None:
+    """Add the renderers of a new kind of result (a class with ``_render_kind = kind`` and
+    the :class:`~flopmagic.display.Displayable` mixin): one function per format, each
+    ``(result, **view) -> str``. Registering a kind twice is an error."""
+    if kind in _RENDERERS:
+        raise ValueError(f"renderers for {kind!r} are registered already")
+    _RENDERERS[kind] = dict(renderers)
+
+
 def render(result: Any, fmt: str = "text", **view: Any) -> str:
     """``result`` (a profile, comparison, verdict or report) in format ``fmt``.
 
@@ -135,7 +145,7 @@ def render(result: Any, fmt: str = "text", **view: Any) -> str:
         raise ValueError(f"cannot render a {type(result).__name__}: not a flopmagic result")
     by_format = _RENDERERS[kind]
     if fmt not in by_format:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(by_format)}")
     return by_format[fmt](result, **view)
 
 
