@@ -313,7 +313,8 @@ def option(name: str, surface: str) -> Option:
 
 def _argument(opt: Option, *, static_choices: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
     """argparse's (flags, keyword arguments) for one option. Only fixed choices go to
-    argparse; registry-dependent ones are checked by :func:`values` with the list."""
+    argparse; registry-dependent ones are listed in the help as they are when the parser
+    is built, and checked by :func:`values` against the registry when used."""
     flags = tuple(f for f in (opt.short, opt.spelling) if f)
     kwargs: dict[str, Any] = {"help": opt.help, "dest": opt.name}
     if opt.switch:
@@ -326,6 +327,8 @@ def _argument(opt: Option, *, static_choices: bool) -> tuple[tuple[str, ...], di
         kwargs["choices"] = opt.choices
     if opt.metavar:
         kwargs["metavar"] = opt.metavar
+    elif callable(opt.choices):  # registered names, shown as argparse shows fixed choices
+        kwargs["metavar"] = "{" + ",".join(opt.accepted() or ()) + "}"
     return flags, kwargs
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "Backend",
     "CellWatcher",
     "Found",
+    "Framework",
     "LoadedModel",
     "PluginError",
     "RunRequest",
@@ -41,6 +42,8 @@ __all__ = [
     "register_adapter",
     "spec_forms",
 ]
+
+Framework = str  # the name of a registered framework ("torch", "tensorflow", "onnx", a plugin's)
 
 ENTRY_POINT_GROUP = "flopmagic.adapters"
 PLUGINS_VARIABLE = "FLOPMAGIC_PLUGINS"
