@@ -17,6 +17,7 @@ from .api import BACKENDS
 from .errors import FlopmagicError
 from .schema import ModelProfile
 from .specs import parse_input_shape
+from .surveys import add_options as survey_options
 
 __all__ = ["main"]
 
@@ -70,8 +71,12 @@ def _profile_spec(args: argparse.Namespace, spec: str) -> ModelProfile:
 def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
     from .render.tables import profile_table
 
+    if args.receptive_field and args.by != "layer":
+        raise FlopmagicError("--receptive-field is a per-layer column: use it with --by layer")
     result = _profile_spec(args, args.spec)
-    table = profile_table(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top)
+    view: dict[str, Any] = {"by": args.by, "depth": args.depth, "unit": args.unit, "top": args.top}
+    view["receptive_field"] = args.receptive_field
+    table = profile_table(result, **view)
     if args.format == "json":
         data = result.to_dict()
         data["rows"] = [dict(zip(table.columns, row)) for row in table.rows]
@@ -84,11 +89,11 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "markdown":
         from .render.markdown import render_profile_markdown
 
-        out.write(render_profile_markdown(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top) + "\n")
+        out.write(render_profile_markdown(result, **view) + "\n")
     else:
         from .render.text import render_profile_text
 
-        out.write(render_profile_text(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top) + "\n")
+        out.write(render_profile_text(result, **view) + "\n")
     return 0
 
 
@@ -239,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
     p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")
     p.add_argument("--format", choices=FORMATS, default="table")
+    survey_options(p, "profile")
     p.set_defaults(handler=_cmd_profile)
 
     c = sub.add_parser("compare", help="several models, frameworks or conventions side by side")
@@ -267,7 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(a)
     a.add_argument("--format", choices=("table", "json"), default="table")
     a.set_defaults(handler=_cmd_audit)
+
+    s = sub.add_parser("survey", help="many models: params, MACs, FLOPs, published accuracy, Pareto front")
+    survey_options(s, "survey")
+    s.set_defaults(handler=_cmd_survey)
     return parser
+
+
+def _cmd_survey(args: argparse.Namespace, out: TextIO) -> int:
+    from .surveys import run_cli
+
+    return run_cli(args, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -159,7 +159,7 @@ class _Walk:
             if any(i % o for i, o in zip(size, out)):
                 return None  # uneven windows: no single kernel and stride
             kernel = stride = tuple(i // o for i, o in zip(size, out))
-            dilation: tuple[int, ...] | None = (1,) * rank
+            dilation: tuple[int, ...] = (1,) * rank
         else:
             if record.op in _POOLS:
                 kernel_attr = _ints(record.attrs.get("kernel"), rank)
@@ -167,10 +167,10 @@ class _Walk:
                 weight = record.inputs[1] if len(record.inputs) > 1 else ()
                 kernel_attr = tuple(weight[2:]) if len(weight) == rank + 2 else None
             stride_attr = _ints(record.attrs.get("stride"), rank)
-            dilation = _ints(record.attrs.get("dilation", (1,) * rank), rank)
-            if kernel_attr is None or stride_attr is None or dilation is None:
+            dilation_attr = _ints(record.attrs.get("dilation", (1,) * rank), rank)
+            if kernel_attr is None or stride_attr is None or dilation_attr is None:
                 return None  # a profile from before these attributes were recorded
-            kernel, stride = kernel_attr, stride_attr
+            kernel, stride, dilation = kernel_attr, stride_attr, dilation_attr
         effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
         if size not in self.fields and self.latest is not None and record.op not in _ADAPTIVE:
             # An input no tracked op produced, at most a kernel wider than the last sliding op's
@@ -194,9 +194,11 @@ class _Walk:
         found = self.source(record)
         mode = str(record.attrs.get("mode", "nearest"))
         taps = 0 if mode.startswith("nearest") else _RESIZE_TAPS.get(mode)
-        if taps is None or found is None or found[1] is None or len(found[0]) != len(out):
+        if taps is None or found is None:
             return None
         size, field = found
+        if field is None or len(size) != len(out):
+            return None
         return ReceptiveField(
             tuple(r + taps * j for r, j in zip(field.size, field.jump)),
             tuple(j * Fraction(i, o) for j, i, o in zip(field.jump, size, out)),

@@ -34,6 +34,7 @@ class Report:
         top: int | None = None,
         verdicts: Sequence[Verdict] = (),
         notes: Sequence[str] = (),
+        receptive_field: bool = False,
     ) -> None:
         self.profiles = tuple(profiles)
         self.by: View = by
@@ -42,6 +43,7 @@ class Report:
         self.top = top
         self.verdicts = tuple(verdicts)
         self.notes = tuple(notes)
+        self.receptive_field = receptive_field  # RF and Jump columns in layer views
 
     # -- access ---------------------------------------------------------------------
     @property
@@ -71,15 +73,23 @@ class Report:
 
     # -- rendering --------------------------------------------------------------------
     def _table(self, profile: ModelProfile) -> Any:
-        return profile_table(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
+        return profile_table(**self._view(profile))
+
+    def _view(self, profile: ModelProfile) -> dict[str, Any]:
+        return {
+            "profile": profile,
+            "by": self.by,
+            "depth": self.depth,
+            "unit": self.unit,
+            "top": self.top,
+            "receptive_field": self.receptive_field,
+        }
 
     def to_text(self) -> str:
         from .render.compare import render_comparison_text
         from .render.text import render_profile_text
 
-        parts = [
-            render_profile_text(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top) for p in self.profiles
-        ]
+        parts = [render_profile_text(**self._view(p)) for p in self.profiles]
         comparison = self.comparison
         if comparison is not None:
             parts.insert(0, render_comparison_text(comparison))
@@ -96,7 +106,7 @@ class Report:
         if comparison is not None:
             parts.append(render_comparison_html(comparison))
         for profile in self.profiles:
-            parts.append(render_profile_html(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top))
+            parts.append(render_profile_html(**self._view(profile)))
         for verdict in self.verdicts:
             parts.append(verdict._repr_mimebundle_()["text/html"])
         parts.extend(f"<p class='fm-note'>{_e(n)}</p>" for n in self.notes)
@@ -126,10 +136,7 @@ class Report:
     def to_markdown(self) -> str:
         from .render.markdown import render_profile_markdown
 
-        return "\n\n".join(
-            render_profile_markdown(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
-            for p in self.profiles
-        )
+        return "\n\n".join(render_profile_markdown(**self._view(p)) for p in self.profiles)
 
     def to_csv(self) -> str:
         """The current view, every profile, with a leading ``Model`` column; raw integers."""

@@ -248,15 +248,17 @@ class ModelProfile:
 
         return by_native_op(self.records)
 
-    def by_scope(self, depth: int | None = None) -> list[Row]:
+    def by_scope(self, depth: int | None = None, *, receptive_field: bool = False) -> list[Row]:
         from .aggregate import by_scope
 
-        return by_scope(self.records, self.layers, depth)
+        return by_scope(self.records, self.layers, depth, receptive_field=receptive_field)
 
-    def by_layer(self) -> list[Row]:
+    def by_layer(self, *, receptive_field: bool = False) -> list[Row]:
+        """One row per layer; ``receptive_field=True`` adds each layer's output field
+        and jump (:mod:`flopmagic.receptive_field`)."""
         from .aggregate import by_layer
 
-        return by_layer(self.records, self.layers)
+        return by_layer(self.records, self.layers, receptive_field=receptive_field)
 
     def unsupported(self) -> dict[str, int]:
         """Native ops with no formula, with how often each ran. Their cost is 0."""

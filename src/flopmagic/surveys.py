@@ -1,0 +1,522 @@
+"""Model surveys: params, MACs, FLOPs and published accuracy of many models, side by side.
+
+``flopmagic.survey(["torchvision:resnet*", "torchvision:densenet*"])`` expands the
+globs against the framework's model registry, profiles every model (on the meta
+device: no weights are allocated, none are downloaded), and reads the accuracy
+torchvision ships *offline* in its weights metadata (``weights.meta["_metrics"]``).
+Models run in parallel processes with ``jobs=N``; the rows are the same as with
+``jobs=1``. A model that fails becomes a row with its error; the others are kept.
+
+The :class:`Survey` is frozen data with table, CSV, JSON, pandas and notebook
+views, and :meth:`Survey.pareto`: the models no other model beats on both compute
+and accuracy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from .errors import FlopmagicError, SpecError
+
+__all__ = ["OPTIONS", "Option", "Survey", "SurveyRow", "expand_specs", "pareto_front", "survey"]
+
+Quantity = Literal["macs", "flops", "params"]
+QUANTITIES: tuple[Quantity, ...] = ("macs", "flops", "params")
+DATASET = "ImageNet-1K"
+_GLOB = set("*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRow:
+    """One model of a survey. Counts are exact integers; accuracies are percentages
+    from the weights' metadata (``None`` where the package ships none).
+
+    ``published_gmacs`` is torchvision's ``_ops`` (labelled "GFLOPS" in its docs,
+    counted as multiply-accumulates), for reference. ``error`` is empty for a
+    profiled model; otherwise it says why the model has no numbers.
+    """
+
+    spec: str
+    model: str = ""
+    weights: str = ""
+    input_shape: tuple[int, ...] = ()
+    params: int | None = None
+    macs: int | None = None
+    flops: int | None = None
+    acc1_percent: float | None = None
+    acc5_percent: float | None = None
+    published_gmacs: float | None = None
+    device: str = ""
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SurveyRow:
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["input_shape"] = tuple(int(d) for d in data.get("input_shape", ()))
+        return cls(**values)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> tuple[int, ...]:
+    """Indices of the points no other point dominates, by increasing cost.
+
+    Points are ``(cost, value)``: lower cost and higher value are better. A point
+    is dominated when another has cost <= and value >= with at least one strict.
+    Equal points do not dominate each other (both are on the front).
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front: list[int] = []
+    best: float | None = None  # the highest value at a lower cost so far
+    best_cost: float | None = None
+    for i in order:
+        cost, value = points[i]
+        if best is None or value > best:
+            front.append(i)
+            best, best_cost = value, cost
+        elif value == best and cost == best_cost:
+            front.append(i)  # a duplicate of a front point
+    return tuple(front)
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """The rows of a survey, in the order the specs were given (globs expanded)."""
+
+    rows: tuple[SurveyRow, ...]
+    convention: str = "flopmagic"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, model: str) -> SurveyRow:
+        for row in self.rows:
+            if model in (row.model, row.spec):
+                return row
+        raise KeyError(f"no model {model!r} in this survey; it has: {', '.join(r.model or r.spec for r in self.rows)}")
+
+    @property
+    def errors(self) -> tuple[SurveyRow, ...]:
+        return tuple(r for r in self.rows if not r.ok)
+
+    def pareto(self, quantity: Quantity = "macs") -> tuple[SurveyRow, ...]:
+        """The models on the accuracy-vs-compute Pareto front (fewest ``quantity``,
+        highest top-1 accuracy), cheapest first. Models without accuracy are left out."""
+        if quantity not in QUANTITIES:
+            raise ValueError(f"unknown quantity {quantity!r}; choose one of {', '.join(QUANTITIES)}")
+        rated = [r for r in self.rows if r.ok and r.acc1_percent is not None and getattr(r, quantity) is not None]
+        points = [(float(getattr(r, quantity)), float(r.acc1_percent or 0.0)) for r in rated]
+        return tuple(rated[i] for i in pareto_front(points))
+
+    # -- exports ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"convention": self.convention, "dataset": DATASET, "rows": [r.to_dict() for r in self.rows]}
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Survey:
+        return cls(tuple(SurveyRow.from_dict(r) for r in data["rows"]), str(data.get("convention", "flopmagic")))
+
+    def to_csv(self) -> str:
+        """One line per model, raw integers and percentages (empty where unknown)."""
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        names = [f.name for f in fields(SurveyRow)]
+        writer.writerow(names)
+        for row in self.rows:
+            data = row.to_dict()
+            data["input_shape"] = "x".join(str(d) for d in row.input_shape)
+            writer.writerow(["" if data[n] is None else data[n] for n in names])
+        return buffer.getvalue()
+
+    def to_pandas(self) -> Any:
+        """A DataFrame, one row per model; counts as nullable integers, accuracies as floats."""
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError("to_pandas needs pandas: pip install 'flopmagic[notebook]'") from error
+        frame = pd.DataFrame([r.to_dict() for r in self.rows], columns=[f.name for f in fields(SurveyRow)])
+        for name in ("params", "macs", "flops"):
+            frame[name] = frame[name].astype("Int64")
+        for name in ("acc1_percent", "acc5_percent", "published_gmacs"):
+            frame[name] = frame[name].astype("float64")
+        frame["input_shape"] = frame["input_shape"].map(lambda s: "x".join(str(d) for d in s))
+        return frame
+
+    def table(self, quantity: Quantity | Literal["both"] = "both") -> Any:
+        from .render.survey import survey_table
+
+        return survey_table(self, quantity)
+
+    def to_text(self) -> str:
+        from .render.survey import render_survey_text
+
+        return render_survey_text(self)
+
+    def to_markdown(self) -> str:
+        from .render.survey import render_survey_markdown
+
+        return render_survey_markdown(self)
+
+    def to_html(self) -> str:
+        from .render.survey import render_survey_html
+
+        return render_survey_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.to_text(), "text/html": self.to_html()}
+
+    def plot(self, quantity: Quantity = "macs", path: str | None = None) -> Any:
+        """Top-1 accuracy against compute (log axis, SI prefixes with the unit named),
+        the Pareto front drawn and its models labelled. Returns the matplotlib Figure;
+        ``path`` also saves it (PNG, SVG, PDF by extension). Needs matplotlib."""
+        from .render.survey import plot_survey
+
+        return plot_survey(self, quantity, path)
+
+    def __repr__(self) -> str:
+        ok = sum(r.ok for r in self.rows)
+        return f"<flopmagic.Survey {ok} models, {len(self.rows) - ok} errors>"
+
+
+# -- spec expansion ------------------------------------------------------------------------
+
+
+def _registry(prefix: str) -> list[str] | None:
+    """The model names a prefix's registry knows, or None for prefixes without one."""
+    if prefix == "torchvision":
+        try:
+            import torchvision
+            from torchvision.models import list_models
+        except ImportError as error:
+            raise SpecError("torchvision: specs need torchvision: pip install 'flopmagic[torch]'") from error
+        return list(list_models(module=torchvision.models))
+    if prefix == "keras":
+        from .adapters import import_tensorflow
+
+        try:
+            import_tensorflow()
+            import keras
+        except ImportError as error:
+            raise SpecError("keras: specs need TensorFlow/Keras: pip install 'flopmagic[tensorflow]'") from error
+        return sorted(
+            n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))
+        )
+    return None
+
+
+def expand_specs(specs: Iterable[str]) -> list[str]:
+    """Specs with globs (``torchvision:resnet*``, ``keras:EfficientNetB?``) replaced by the
+    matching registry names, sorted; a ``@WEIGHTS`` suffix is kept on each. Duplicates
+    are dropped (first kept).
+
+    Raises:
+        SpecError: a glob that matches nothing, or one on a prefix without a registry.
+    """
+    out: list[str] = []
+    for spec in specs:
+        spec = spec.strip()
+        prefix, sep, rest = spec.partition(":")
+        name, at, weights = rest.partition("@")
+        if not sep or not (_GLOB & set(name)):
+            out.append(spec)
+            continue
+        names = _registry(prefix)
+        if names is None:
+            raise SpecError(f"cannot expand {spec!r}: globs work on torchvision: and keras: specs")
+        matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
+        if not matched:
+            raise SpecError(f"{spec!r} matches no {prefix} model")
+        out.extend(f"{prefix}:{n}{at}{weights}" for n in matched)
+    return list(dict.fromkeys(out))
+
+
+# -- one model ------------------------------------------------------------------------------
+
+
+def _accuracy(spec: str) -> dict[str, Any]:
+    """Weights name, top-1/top-5 accuracy and torchvision's ``_ops`` for a torchvision spec,
+    read from the installed package's metadata (nothing is downloaded)."""
+    prefix, _, rest = spec.partition(":")
+    if prefix != "torchvision":
+        return {}
+    from torchvision.models import get_model_weights
+
+    name, _, weights_name = rest.partition("@")
+    enum = get_model_weights(name)
+    weights = enum[weights_name] if weights_name else enum.DEFAULT
+    metrics = weights.meta.get("_metrics", {}).get(DATASET, {})
+    ops = weights.meta.get("_ops")
+    return {
+        "weights": weights.name,
+        "acc1_percent": float(metrics["acc@1"]) if "acc@1" in metrics else None,
+        "acc5_percent": float(metrics["acc@5"]) if "acc@5" in metrics else None,
+        "published_gmacs": float(ops) if ops is not None else None,
+    }
+
+
+def profile_row(spec: str, device: str | None = "meta", convention: str | None = None) -> SurveyRow:
+    """Profile one spec into a row; every failure becomes the row's ``error``.
+
+    On the meta device where the model runs there; a PyTorch model the meta device
+    cannot run is profiled again on the CPU (``device`` says which ran).
+    """
+    from .api import profile
+
+    try:
+        used = device
+        try:
+            result = profile(spec, device=device, convention=convention)
+        except FlopmagicError as error:
+            if device != "meta" or isinstance(error, SpecError):
+                raise
+            used = None
+            result = profile(spec, convention=convention)
+        extra = _accuracy(spec)
+        totals = result.totals
+        return SurveyRow(
+            spec=spec,
+            model=result.model,
+            input_shape=result.inputs[0].shape if result.inputs else (),
+            params=totals.params,
+            macs=totals.macs,
+            flops=totals.flops,
+            device=used or "cpu",
+            **extra,
+        )
+    except Exception as error:  # one model's failure must not lose the others' rows
+        message = str(error).splitlines()[0] if str(error) else ""
+        return SurveyRow(spec=spec, model=spec.partition(":")[2] or spec, error=f"{type(error).__name__}: {message}")
+
+
+def _profile_row_args(args: tuple[str, str | None, str | None]) -> SurveyRow:
+    return profile_row(*args)
+
+
+# -- progress ------------------------------------------------------------------------------
+
+Progress = Callable[[int, int, str], None]
+
+
+class _Bar:
+    """tqdm when installed (a widget in notebooks, text on a terminal), else a plain line;
+    on stderr."""
+
+    def __init__(self, total: int) -> None:
+        self.bar: Any = None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, unit="model", file=sys.stderr, desc="survey")
+        self.total = total
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label[:30], refresh=False)
+            self.bar.update(1)
+            if done == total:
+                self.bar.close()
+        else:
+            sys.stderr.write(f"\rsurvey {done}/{total} {label[:40]:<40}")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _pool_context() -> Any:
+    import multiprocessing
+
+    # fork would copy a parent that may hold framework threads; forkserver/spawn start clean.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
+def survey(
+    specs: Sequence[str],
+    *,
+    jobs: int = 1,
+    device: str | None = "meta",
+    convention: str | None = None,
+    progress: bool | Progress = False,
+) -> Survey:
+    """Profile many models into one table of params, MACs, FLOPs and published accuracy.
+
+    Args:
+        specs: model specs as for :func:`flopmagic.profile`; ``torchvision:`` and
+            ``keras:`` specs may be globs (``torchvision:resnet*``,
+            ``torchvision:densenet*@IMAGENET1K_V1``). A bare torchvision name uses
+            its default weights' accuracy and resolution.
+        jobs: models profiled at once, each in its own process (1: in this process).
+        device: ``"meta"`` (default) builds PyTorch models without weights; ``None`` on the CPU.
+        convention: the counting convention of MACs and FLOPs (default ``flopmagic``).
+        progress: ``True`` shows a progress bar on stderr (tqdm when installed: a widget
+            in notebooks), or a callable ``(done, total, model)``. Off by default.
+
+    Returns the rows in spec order; the same rows for any ``jobs``.
+
+    Raises:
+        SpecError: a glob that matches nothing; FlopmagicError: ``jobs`` below 1 or an
+            unknown convention. Errors of single models are rows, not exceptions.
+    """
+    if jobs < 1:
+        raise FlopmagicError(f"jobs must be at least 1, not {jobs}")
+    if convention is not None:
+        from .conventions import get_convention
+
+        get_convention(convention)
+    expanded = expand_specs(specs)
+    if not expanded:
+        raise SpecError("a survey needs at least one model spec, e.g. torchvision:resnet*")
+    report: Progress | None = _Bar(len(expanded)) if progress is True else (progress or None)
+    total = len(expanded)
+    rows: list[SurveyRow | None] = [None] * total
+    work = [(spec, device, convention) for spec in expanded]
+    if jobs == 1 or total == 1:
+        for index, args in enumerate(work):
+            rows[index] = _profile_row_args(args)
+            if report is not None:
+                report(index + 1, total, rows[index].model if rows[index] else "")  # type: ignore[union-attr]
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context()) as pool:
+            futures = {pool.submit(_profile_row_args, args): index for index, args in enumerate(work)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                index = futures[future]
+                try:
+                    rows[index] = future.result()
+                except Exception as error:  # the worker process itself died
+                    rows[index] = SurveyRow(spec=expanded[index], error=f"{type(error).__name__}: {error}")
+                if report is not None:
+                    report(done, total, expanded[index])
+    return Survey(tuple(r for r in rows if r is not None), convention or "flopmagic")
+
+
+# -- the command line's options: one table, wired into cli.py -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One command-line option: where it goes, its flag, type, default and help."""
+
+    command: str
+    flag: str
+    help: str
+    type: Callable[[str], Any] | None = None
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    flag_only: bool = False  # a switch (store_true)
+    nargs: str | None = None
+
+
+def _jobs(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs takes a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be at least 1, not {value}")
+    return value
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "profile",
+        "--receptive-field",
+        "add the RF and Jump columns (receptive field and effective stride, in input pixels) to --by layer",
+        flag_only=True,
+    ),
+    Option(
+        "survey",
+        "specs",
+        "model specs; torchvision: and keras: names may be globs, e.g. 'torchvision:resnet*'",
+        nargs="+",
+    ),
+    Option("survey", "--jobs", "models profiled at once, each in its own process (default 1)", _jobs, 1),
+    Option("survey", "--unit", "compute shown and plotted", default="both", choices=("macs", "flops", "both")),
+    Option(
+        "survey", "--format", "output format", default="table", choices=("table", "text", "markdown", "csv", "json")
+    ),
+    Option("survey", "--plot", "save an accuracy-vs-compute plot with the Pareto front (e.g. survey.png)"),
+    Option(
+        "survey",
+        "--device",
+        "'meta' (default): no weights allocated; 'cpu': real tensors",
+        default="meta",
+        choices=("meta", "cpu"),
+    ),
+    Option("survey", "--quiet", "no progress bar", flag_only=True),
+)
+
+
+def add_options(parser: Any, command: str) -> None:
+    """Add this module's options for ``command`` to an argparse parser."""
+    for option in OPTIONS:
+        if option.command != command:
+            continue
+        if option.flag_only:
+            parser.add_argument(option.flag, action="store_true", help=option.help)
+            continue
+        kwargs: dict[str, Any] = {"help": option.help}
+        if option.nargs is not None:
+            kwargs["nargs"] = option.nargs
+        if option.type is not None:
+            kwargs["type"] = option.type
+        if option.choices is not None:
+            kwargs["choices"] = option.choices
+        if option.flag.startswith("-"):
+            kwargs["default"] = option.default
+        parser.add_argument(option.flag, **kwargs)
+
+
+def run_cli(args: Any, out: Any) -> int:
+    """``flopmagic survey``: 0 when every model was profiled, 1 when some rows are errors."""
+    result = survey(
+        args.specs,
+        jobs=args.jobs,
+        device="meta" if args.device == "meta" else None,
+        convention=getattr(args, "convention", None),
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    quantity: Quantity = "flops" if args.unit == "flops" else "macs"
+    if args.format == "json":
+        out.write(result.to_json() + "\n")
+    elif args.format == "csv":
+        out.write(result.to_csv())
+    elif args.format == "markdown":
+        from .render.survey import render_survey_markdown
+
+        out.write(render_survey_markdown(result, args.unit) + "\n")
+    else:
+        from .render.survey import render_survey_text
+
+        out.write(render_survey_text(result, args.unit) + "\n")
+    if args.plot:
+        try:
+            result.plot(quantity, args.plot)
+        except ImportError as error:
+            raise FlopmagicError(str(error)) from error
+        except (OSError, ValueError) as error:
+            raise FlopmagicError(f"cannot write the plot {args.plot!r}: {error}") from error
+    return 1 if result.errors else 0
