@@ -222,9 +222,16 @@ def _registry(prefix: str) -> list[str] | None:
     return None
 
 
+def _natural(name: str) -> tuple[tuple[int, int | str], ...]:
+    """resnet18 < resnet34 < resnet101: digit runs compare as numbers."""
+    import re
+
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+
+
 def expand_specs(specs: Iterable[str]) -> list[str]:
     """Specs with globs (``torchvision:resnet*``, ``keras:EfficientNetB?``) replaced by the
-    matching registry names, sorted; a ``@WEIGHTS`` suffix is kept on each. Duplicates
+    matching registry names, in natural order (resnet18 before resnet101); a ``@WEIGHTS`` suffix is kept on each. Duplicates
     are dropped (first kept).
 
     Raises:
@@ -241,7 +248,7 @@ def expand_specs(specs: Iterable[str]) -> list[str]:
         names = _registry(prefix)
         if names is None:
             raise SpecError(f"cannot expand {spec!r}: globs work on torchvision: and keras: specs")
-        matched = [n for n in names if fnmatch.fnmatchcase(n, name)]
+        matched = sorted((n for n in names if fnmatch.fnmatchcase(n, name)), key=_natural)
         if not matched:
             raise SpecError(f"{spec!r} matches no {prefix} model")
         out.extend(f"{prefix}:{n}{at}{weights}" for n in matched)
@@ -293,7 +300,7 @@ def profile_row(spec: str, device: str | None = "meta", convention: str | None =
         totals = result.totals
         return SurveyRow(
             spec=spec,
-            model=result.model,
+            model=result.model.partition("@")[0],  # the weights have their own column
             input_shape=result.inputs[0].shape if result.inputs else (),
             params=totals.params,
             macs=totals.macs,
@@ -342,12 +349,20 @@ class _Bar:
             sys.stderr.flush()
 
 
-def _pool_context() -> Any:
+def _pool_context(specs: Sequence[str]) -> Any:
+    """forkserver where there is one (else spawn): fork would copy a parent that may hold
+    framework threads. The server imports the frameworks the specs need once, before any
+    thread exists, so each worker starts with them loaded instead of importing them again."""
     import multiprocessing
 
-    # fork would copy a parent that may hold framework threads; forkserver/spawn start clean.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    preload = ["flopmagic.surveys", "flopmagic.api"]
+    if any(s.partition(":")[0] in ("torchvision", "transformers") for s in specs):
+        preload += ["torch", "torchvision", "flopmagic.adapters.torch.profiler"]
+    context.set_forkserver_preload(preload)
+    return context
 
 
 def survey(
@@ -398,7 +413,7 @@ def survey(
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context()) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context(expanded)) as pool:
             futures = {pool.submit(_profile_row_args, args): index for index, args in enumerate(work)}
             for done, future in enumerate(as_completed(futures), start=1):
                 index = futures[future]
@@ -428,18 +443,6 @@ class Option:
     nargs: str | None = None
 
 
-def _jobs(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--jobs takes a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--jobs must be at least 1, not {value}")
-    return value
-
-
 OPTIONS: tuple[Option, ...] = (
     Option(
         "profile",
@@ -453,7 +456,7 @@ OPTIONS: tuple[Option, ...] = (
         "model specs; torchvision: and keras: names may be globs, e.g. 'torchvision:resnet*'",
         nargs="+",
     ),
-    Option("survey", "--jobs", "models profiled at once, each in its own process (default 1)", _jobs, 1),
+    Option("survey", "--jobs", "models profiled at once, each in its own process (default 1)", int, 1),
     Option("survey", "--unit", "compute shown and plotted", default="both", choices=("macs", "flops", "both")),
     Option(
         "survey", "--format", "output format", default="table", choices=("table", "text", "markdown", "csv", "json")
