@@ -17,7 +17,10 @@ from flopmagic.schema import OpRecord
 
 
 def fields_of(profile, cumulative=False):
-    return {k: (v.size_value(), v.jump_value()) for k, v in receptive_fields_by_scope(profile.records, cumulative=cumulative).items()}
+    return {
+        k: (v.size_value(), v.jump_value())
+        for k, v in receptive_fields_by_scope(profile.records, cumulative=cumulative).items()
+    }
 
 
 # VGG-16, by the recursion r += (k - 1) * j, j *= s, from r = j = 1:
@@ -135,7 +138,9 @@ def test_transposed_conv_and_upsampling_give_fractional_jumps():
 
 def test_unknown_geometry_is_none_not_a_guess():
     # a profile written before stride was recorded: the conv's field is unknown, not 1
-    conv = OpRecord("c", "conv", "Conv", "c", 0, 0, "formula", inputs=((1, 1, 8, 8), (1, 1, 3, 3)), outputs=((1, 1, 4, 4),))
+    conv = OpRecord(
+        "c", "conv", "Conv", "c", 0, 0, "formula", inputs=((1, 1, 8, 8), (1, 1, 3, 3)), outputs=((1, 1, 4, 4),)
+    )
     assert receptive_fields([conv]) == (None,)
     with_stride = OpRecord(
         "c", "conv", "Conv", "c", 0, 0, "formula",
