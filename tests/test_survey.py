@@ -157,3 +157,22 @@ def test_cli_exit_codes(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["survey"])
     assert exit_info.value.code == 2
+
+
+def test_progress_callback_sees_every_model():
+    seen = []
+    flopmagic.survey(["torchvision:resnet18", "torchvision:not_a_model"], progress=lambda *a: seen.append(a))
+    assert seen == [(1, 2, "resnet18"), (2, 2, "not_a_model")]
+
+
+def test_importing_the_survey_imports_no_framework_nor_display_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flopmagic, flopmagic.surveys, flopmagic.receptive_field, flopmagic.render.survey;"
+        "heavy = [m for m in ('torch', 'torchvision', 'tensorflow', 'tqdm', 'pandas', 'matplotlib', 'numpy')"
+        " if m in sys.modules]; print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
