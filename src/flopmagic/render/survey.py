@@ -77,7 +77,7 @@ def plot_survey(survey: Survey, quantity: Quantity = "macs", path: str | None = 
     every model a point, the Pareto front a step line with its models labelled."""
     try:
         from matplotlib.figure import Figure
-        from matplotlib.ticker import EngFormatter
+        from matplotlib.ticker import EngFormatter, LogLocator
     except ImportError as error:
         raise ImportError("plot needs matplotlib: pip install 'flopmagic[notebook]'") from error
     unit = _HEADERS[quantity]
@@ -110,6 +110,7 @@ def plot_survey(survey: Survey, quantity: Quantity = "macs", path: str | None = 
     axis.set_xscale("log")
     formatter = EngFormatter(unit=unit if quantity != "params" else "")
     axis.xaxis.set_major_formatter(formatter)
+    axis.xaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))  # 2, 3, 5 per decade: labels that fit
     axis.xaxis.set_minor_formatter(formatter)
     axis.tick_params(axis="x", which="minor", labelsize=7)
     per = " per image" if quantity != "params" else ""
