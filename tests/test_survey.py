@@ -176,3 +176,33 @@ def test_importing_the_survey_imports_no_framework_nor_display_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_docs_table_is_what_the_survey_measures():
+    # docs/survey.md's DenseNet-vs-ResNet table (rows reordered by MACs there)
+    from pathlib import Path
+
+    from flopmagic.units import format_count
+
+    text = (Path(__file__).parent.parent / "docs" / "survey.md").read_text(encoding="utf-8")
+    section = text[text.index("### The seed example") :]
+    documented = {
+        cells[0]: cells[1:7]
+        for cells in (
+            [c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")
+        )
+        if cells[0].startswith(("resnet", "densenet"))
+    }
+    result = flopmagic.survey(["torchvision:resnet*@IMAGENET1K_V1", "torchvision:densenet*"])
+    front = {r.model for r in result.pareto("macs")}
+    assert set(documented) == {r.model for r in result.rows} and len(documented) == 9
+    for row in result.rows:
+        measured = [
+            format_count(row.params),
+            format_count(row.macs),
+            format_count(row.flops),
+            f"{row.acc1_percent:g}",
+            f"{row.acc5_percent:g}",
+            "*" if row.model in front else "",
+        ]
+        assert [c.replace(" ", "") for c in documented[row.model]] == [c.replace(" ", "") for c in measured], row.model

@@ -469,6 +469,7 @@ OPTIONS: tuple[Option, ...] = (
         default="meta",
         choices=("meta", "cpu"),
     ),
+    Option("survey", "--convention", "counting convention of MACs and FLOPs (default: flopmagic)"),
     Option("survey", "--quiet", "no progress bar", flag_only=True),
 )
 
@@ -499,7 +500,7 @@ def run_cli(args: Any, out: Any) -> int:
         args.specs,
         jobs=args.jobs,
         device="meta" if args.device == "meta" else None,
-        convention=getattr(args, "convention", None),
+        convention=args.convention,
         progress=not args.quiet and sys.stderr.isatty(),
     )
     quantity: Quantity = "flops" if args.unit == "flops" else "macs"
