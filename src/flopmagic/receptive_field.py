@@ -24,7 +24,9 @@ Which ops move it:
   input step, bicubic three;
 - padding (Keras' ``ZeroPadding2D``, ONNX ``Pad``, ``F.pad``): the same field at the new size;
 - every other op keeps the field of the input it shares its spatial size with
-  (activations, normalisation, residual adds, concatenation); an op that changes
+  (activations, normalisation, residual adds, concatenation), read as channels-last
+  (N, H, W, C) when only that reading is known (TensorFlow's elementwise ops, a
+  permuted block); an op that changes
   the spatial size otherwise (not a pure permutation of dimensions) makes that
   size unknown, and ops without spatial dimensions (flatten, linear) have none.
 
@@ -206,8 +208,16 @@ class _Walk:
 
     def passthrough(self, record: OpRecord, out: Size) -> ReceptiveField | None:
         sizes = [_spatial(shape) for shape in record.inputs]
+        if out in sizes and self.fields.get(out) is not None:
+            return self.fields[out]
+        shape = record.outputs[0]
+        channels_last = tuple(shape[1:-1])
+        if len(shape) >= 3 and any(tuple(s[1:-1]) == channels_last for s in record.inputs if len(s) >= 3):
+            found = self.fields.get(channels_last)
+            if found is not None:  # a channels-last tensor (Keras' activations, ConvNeXt's permuted blocks)
+                return found
         if out in sizes:
-            return self.fields.get(out)
+            return None
         permuted = any(sorted(shape) == sorted(record.outputs[0]) for shape in record.inputs)
         if record.inputs and not permuted and out in self.fields:
             self.fields[out] = None  # this size now also holds tensors the recursion cannot follow

@@ -68,5 +68,7 @@ def render_profile_html(
     )
     mode = "training step" if profile.training else "inference"
     title = f"<h4>{_e(profile.model)} <small>{_e(profile.framework)} &middot; {_e(profile.backend)} &middot; {mode}</small></h4>"
-    table = render_table_html(profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field))
+    table = render_table_html(
+        profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+    )
     return f"{title}<table class='fm-totals'><tr>{totals}</tr></table>{rest}{table}"

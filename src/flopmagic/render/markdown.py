@@ -36,5 +36,7 @@ def render_profile_markdown(
     return (
         "\n".join(header)
         + "\n\n"
-        + render_table_markdown(profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field))
+        + render_table_markdown(
+            profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+        )
     )

@@ -52,5 +52,9 @@ def render_profile_text(
     width = max(len(label) for label, _ in totals_lines(profile))
     header.extend(f"  {label.ljust(width)}  {value}" for label, value in totals_lines(profile))
     return (
-        "\n".join(header) + "\n\n" + render_table_text(profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field))
+        "\n".join(header)
+        + "\n\n"
+        + render_table_text(
+            profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+        )
     )
