@@ -75,6 +75,23 @@ def test_resnet50_main_path_torchvision_and_keras():
     assert keras_fields["conv3_block4_3_conv"] == (99, 8)
     assert keras_fields["conv4_block6_3_conv"] == (291, 16)
     assert keras_fields["conv5_block3_3_conv"] == (483, 32)
+    # the residual add + ReLU layers run on channels-last tensors and keep the field: 11 + 8 = 19
+    assert keras_fields["conv2_block1_out"] == (19, 4)
+    assert keras_fields["conv5_block3_out"] == (483, 32)
+
+
+def test_convnext_permuted_blocks_keep_the_field():
+    # ConvNeXt-T: stem 4x4 s4: 4, j 4; each block one 7x7 depthwise conv (+6 j), its Linear layers
+    # run on channels-last views. Stage 1, 3 blocks: 4 + 3*24 = 76; downsample 2x2 s2: 76 + 4 = 80, j 8;
+    # stage 2: 80 + 3*48 = 224; 232, j 16; stage 3 (9 blocks): 232 + 9*96 = 1096; 1112, j 32;
+    # stage 4: 1112 + 3*192 = 1688.
+    fields = fields_of(flopmagic.profile("torchvision:convnext_tiny", device="meta"), cumulative=True)
+    assert fields["features.0"] == (4, 4)
+    assert fields["features.1.0"] == (28, 4)
+    assert fields["features.1"] == (76, 4)
+    assert fields["features.2"] == (80, 8)
+    assert fields["features.3"] == (224, 8)
+    assert fields["features.7"] == (1688, 32)
 
 
 def dilated_stack():
