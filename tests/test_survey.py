@@ -148,6 +148,7 @@ def test_cli_exit_codes(capsys):
     for argv, message in (
         (["survey", "torchvision:zzz*"], "matches no torchvision model"),
         (["survey", "torchvision:resnet18", "--jobs", "0"], "jobs must be at least 1"),
+        (["survey", "torchvision:resnet18", "--convention", "nope"], "unknown convention 'nope'"),
     ):
         code = main(argv)
         captured = capsys.readouterr()

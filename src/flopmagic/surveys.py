@@ -397,7 +397,10 @@ def survey(
     if convention is not None:
         from .conventions import get_convention
 
-        get_convention(convention)
+        try:
+            get_convention(convention)
+        except KeyError as error:
+            raise FlopmagicError(str(error.args[0])) from None
     expanded = expand_specs(specs)
     if not expanded:
         raise SpecError("a survey needs at least one model spec, e.g. torchvision:resnet*")
@@ -407,22 +410,28 @@ def survey(
     work = [(spec, device, convention) for spec in expanded]
     if jobs == 1 or total == 1:
         for index, args in enumerate(work):
-            rows[index] = _profile_row_args(args)
+            row = rows[index] = _profile_row_args(args)
             if report is not None:
-                report(index + 1, total, rows[index].model if rows[index] else "")  # type: ignore[union-attr]
+                report(index + 1, total, row.model or row.spec)
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context(expanded)) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=_pool_context(expanded))
+        try:
             futures = {pool.submit(_profile_row_args, args): index for index, args in enumerate(work)}
             for done, future in enumerate(as_completed(futures), start=1):
                 index = futures[future]
                 try:
-                    rows[index] = future.result()
-                except Exception as error:  # the worker process itself died
-                    rows[index] = SurveyRow(spec=expanded[index], error=f"{type(error).__name__}: {error}")
+                    row = future.result()
+                except Exception as error:  # the worker process itself died (out of memory, a crash)
+                    row = SurveyRow(spec=expanded[index], error=f"{type(error).__name__}: {error}")
+                rows[index] = row
                 if report is not None:
-                    report(done, total, expanded[index])
+                    report(done, total, row.model or row.spec)
+        except BaseException:  # Ctrl-C: drop the models not started instead of waiting for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     return Survey(tuple(r for r in rows if r is not None), convention or "flopmagic")
 
 
