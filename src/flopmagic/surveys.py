@@ -360,7 +360,7 @@ def _pool_context(specs: Sequence[str]) -> Any:
     context = multiprocessing.get_context("forkserver")
     preload = ["flopmagic.surveys", "flopmagic.api"]
     if any(s.partition(":")[0] in ("torchvision", "transformers") for s in specs):
-        preload += ["torch", "torchvision", "flopmagic.adapters.torch.profiler"]
+        preload += ["torch", "torchvision"]
     context.set_forkserver_preload(preload)
     return context
 
