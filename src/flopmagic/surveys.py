@@ -436,71 +436,103 @@ def survey(
 
 
 # -- the command line's options: one table, wired into cli.py -------------------------------
+# Declared in the form of the project's options vocabulary (name, help, surfaces, value_type,
+# default, choices, minimum, switch), so that each entry can move into that table unchanged.
 
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One command-line option: where it goes, its flag, type, default and help."""
+    """One option: its keyword (``dest``), help, the CLI subcommands it appears on,
+    type, default, accepted values, lower bound, and whether it is a switch."""
 
-    command: str
-    flag: str
+    name: str
     help: str
-    type: Callable[[str], Any] | None = None
+    surfaces: frozenset[str]
+    value_type: type = str
     default: Any = None
     choices: tuple[str, ...] | None = None
-    flag_only: bool = False  # a switch (store_true)
-    nargs: str | None = None
+    minimum: int | None = None
+    switch: bool = False
+    metavar: str | None = None
+
+    @property
+    def spelling(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _on(*surfaces: str) -> frozenset[str]:
+    return frozenset(surfaces)
 
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "profile",
-        "--receptive-field",
+        "receptive_field",
         "add the RF and Jump columns (receptive field and effective stride, in input pixels) to --by layer",
-        flag_only=True,
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
     ),
     Option(
-        "survey",
-        "specs",
-        "model specs; torchvision: and keras: names may be globs, e.g. 'torchvision:resnet*'",
-        nargs="+",
+        "jobs",
+        "models profiled at once, each in its own process (default 1)",
+        _on("survey"),
+        value_type=int,
+        default=1,
+        minimum=1,
     ),
-    Option("survey", "--jobs", "models profiled at once, each in its own process (default 1)", int, 1),
-    Option("survey", "--unit", "compute shown and plotted", default="both", choices=("macs", "flops", "both")),
     Option(
-        "survey", "--format", "output format", default="table", choices=("table", "text", "markdown", "csv", "json")
+        "unit", "which quantities to show and plot", _on("survey"), default="both", choices=("macs", "flops", "both")
     ),
-    Option("survey", "--plot", "save an accuracy-vs-compute plot with the Pareto front (e.g. survey.png)"),
     Option(
-        "survey",
-        "--device",
+        "format",
+        "output format",
+        _on("survey"),
+        default="table",
+        choices=("table", "text", "markdown", "csv", "json"),
+    ),
+    Option(
+        "plot",
+        "save top-1 accuracy against compute, the Pareto front marked (PNG, SVG or PDF by extension)",
+        _on("survey"),
+        metavar="FILE",
+    ),
+    Option(
+        "device",
         "'meta' (default): no weights allocated; 'cpu': real tensors",
+        _on("survey"),
         default="meta",
         choices=("meta", "cpu"),
     ),
-    Option("survey", "--convention", "counting convention of MACs and FLOPs (default: flopmagic)"),
-    Option("survey", "--quiet", "no progress bar", flag_only=True),
+    Option("convention", "counting convention of MACs and FLOPs (default: flopmagic)", _on("survey")),
+    Option("quiet", "no progress bar", _on("survey"), value_type=bool, default=False, switch=True),
 )
 
 
-def add_options(parser: Any, command: str) -> None:
-    """Add this module's options for ``command`` to an argparse parser."""
+def add_options(parser: Any, surface: str) -> None:
+    """Add this module's options for CLI subcommand ``surface`` to an argparse parser
+    (``survey`` also gets its positional ``specs``)."""
+    if surface == "survey":
+        parser.add_argument(
+            "specs",
+            nargs="+",
+            help="model specs; torchvision: and keras: names may be globs, e.g. 'torchvision:resnet*'",
+        )
     for option in OPTIONS:
-        if option.command != command:
+        if surface not in option.surfaces:
             continue
-        if option.flag_only:
-            parser.add_argument(option.flag, action="store_true", help=option.help)
-            continue
-        kwargs: dict[str, Any] = {"help": option.help}
-        if option.nargs is not None:
-            kwargs["nargs"] = option.nargs
-        if option.type is not None:
-            kwargs["type"] = option.type
-        if option.choices is not None:
-            kwargs["choices"] = option.choices
-        if option.flag.startswith("-"):
+        kwargs: dict[str, Any] = {"help": option.help, "dest": option.name}
+        if option.switch:
+            kwargs["action"] = "store_true"
+        else:
             kwargs["default"] = option.default
-        parser.add_argument(option.flag, **kwargs)
+            if option.value_type in (int, float):
+                kwargs["type"] = option.value_type
+            if option.choices is not None:
+                kwargs["choices"] = option.choices
+            if option.metavar:
+                kwargs["metavar"] = option.metavar
+        parser.add_argument(option.spelling, **kwargs)
 
 
 def run_cli(args: Any, out: Any) -> int:
