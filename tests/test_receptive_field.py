@@ -43,6 +43,16 @@ def test_vgg16_torchvision():
     assert "classifier.0" not in fields  # a linear layer on the flattened features has no spatial field
 
 
+def test_alexnet():
+    # conv1 11x11 s4: 11, j 4; pool 3x3 s2: 11 + 2*4 = 19, j 8; conv2 5x5: 19 + 4*8 = 51;
+    # pool: 51 + 2*8 = 67, j 16; conv3-5 3x3: 67 + 3*32 = 163; pool: 163 + 2*16 = 195, j 32
+    # (195 is also the figure of Araujo et al., Distill 2019, for AlexNet)
+    fields = fields_of(flopmagic.profile("torchvision:alexnet", device="meta"))
+    assert fields["features.0"] == (11, 4)
+    assert fields["features.10"] == (163, 16)
+    assert fields["features.12"] == (195, 32)
+
+
 def test_vgg16_keras_gives_the_same():
     profile = flopmagic.profile("keras:VGG16")
     fields = fields_of(profile)
