@@ -104,6 +104,23 @@ def test_convnext_permuted_blocks_keep_the_field():
     assert fields["features.7"] == (1688, 32)
 
 
+def test_channel_shuffle_keeps_the_field_and_unknown_is_not_replaced():
+    # ShuffleNetV2 x1.0: conv1 3x3 s2: 3, j 2; maxpool 3x3 s2: 7, j 4; each stage's first unit has a
+    # 3x3 s2 depthwise conv (+2 j, j doubles), each other unit one 3x3 depthwise (+2 j):
+    #   stage2: 7 + 8 = 15, j 8, + 3*16 = 63; stage3: 63 + 16 = 79, j 16, + 7*32 = 303;
+    #   stage4: 303 + 32 = 335, j 32, + 3*64 = 527. The channel shuffle (view to 5-D, transpose,
+    #   view back) only moves channels.
+    fields = fields_of(flopmagic.profile("torchvision:shufflenet_v2_x1_0", device="meta"), cumulative=True)
+    assert fields["stage2"] == (63, 8)
+    assert fields["stage3"] == (303, 16)
+    assert fields["stage4"] == (527, 32)
+    # Swin's windows are reshapes the recursion cannot follow: after its patch embedding
+    # (4x4 s4) nothing is known, and the model row says so rather than showing the stem's 4
+    swin = fields_of(flopmagic.profile("torchvision:swin_t", device="meta"), cumulative=True)
+    assert swin.get("features.0.0") == (4, 4)
+    assert "" not in swin and "features" not in swin
+
+
 def dilated_stack():
     return torch.nn.Sequential(
         torch.nn.Conv2d(1, 2, 3),  # r = 1 + 2*1 = 3, j 1

@@ -26,7 +26,8 @@ Which ops move it:
 - every other op keeps the field of the input it shares its spatial size with
   (activations, normalisation, residual adds, concatenation), read as channels-last
   (N, H, W, C) when only that reading is known (TensorFlow's elementwise ops, a
-  permuted block); an op that changes
+  permuted block); so do views that only split or merge channels (ShuffleNet's
+  channel shuffle) and permutations of dimensions; an op that changes
   the spatial size otherwise (not a pure permutation of dimensions) makes that
   size unknown, and ops without spatial dimensions (flatten, linear) have none.
 
@@ -207,19 +208,26 @@ class _Walk:
         )
 
     def passthrough(self, record: OpRecord, out: Size) -> ReceptiveField | None:
-        sizes = [_spatial(shape) for shape in record.inputs]
-        if out in sizes and self.fields.get(out) is not None:
-            return self.fields[out]
         shape = record.outputs[0]
+        inputs = [s for s in record.inputs if len(s) >= 3]
+        # channels-first: the output keeps an input's trailing spatial dimensions (elementwise
+        # ops, adds, concatenation, views that split or merge channels: ShuffleNet's shuffle)
+        found = self.fields.get(out)
+        if found is not None and any(tuple(s[-len(out) :]) == out for s in inputs):
+            return found
+        # channels-last (N, H, W, C): Keras' activations, ConvNeXt's permuted blocks
         channels_last = tuple(shape[1:-1])
-        if len(shape) >= 3 and any(tuple(s[1:-1]) == channels_last for s in record.inputs if len(s) >= 3):
-            found = self.fields.get(channels_last)
-            if found is not None:  # a channels-last tensor (Keras' activations, ConvNeXt's permuted blocks)
-                return found
-        if out in sizes:
-            return None
-        permuted = any(sorted(shape) == sorted(record.outputs[0]) for shape in record.inputs)
-        if record.inputs and not permuted and out in self.fields:
+        found = self.fields.get(channels_last) if len(shape) >= 3 else None
+        if found is not None and any(tuple(s[1:-1]) == channels_last for s in inputs):
+            return found
+        # a permutation of dimensions (NCHW <-> NHWC) keeps its input's field
+        for s in inputs:
+            if sorted(s) == sorted(shape):
+                found = self.fields.get(tuple(s[2:])) or self.fields.get(tuple(s[1:-1]))
+                if found is not None:
+                    return found
+        changed = not any(sorted(s) == sorted(shape) or tuple(s[-len(out) :]) == out for s in inputs)
+        if inputs and changed and out in self.fields:
             self.fields[out] = None  # this size now also holds tensors the recursion cannot follow
         return None
 
@@ -237,15 +245,26 @@ def receptive_fields(records: Iterable[OpRecord]) -> tuple[ReceptiveField | None
     return tuple(fields)
 
 
+def _on_feature_maps(record: OpRecord) -> bool:
+    """A forward op from and to tensors with spatial dimensions (not a weight read, a
+    reshape of a constant, or a linear layer on flattened features)."""
+    if record.phase != "forward" or not record.outputs or len(record.outputs[0]) < 3:
+        return False
+    return any(len(shape) >= 3 for shape in record.inputs)
+
+
 def receptive_fields_by_scope(records: Sequence[OpRecord], *, cumulative: bool = False) -> Mapping[str, ReceptiveField]:
-    """The field of the last op (in execution order) with one, per layer scope.
+    """The field of each layer's output: that of the last op (in execution order) on
+    feature maps in the layer's scope; absent where that op's field is unknown (never
+    an earlier op's field in its place). Ops not on feature maps (a linear layer on
+    flattened features, a weight read) do not count.
 
     ``cumulative``: also per ancestor path (``layer1`` gets its last block's field),
     for tables of module paths cut at a depth.
     """
-    last: dict[str, ReceptiveField] = {}
+    last: dict[str, ReceptiveField | None] = {}
     for record, field in zip(records, receptive_fields(records)):
-        if field is None:
+        if not _on_feature_maps(record):
             continue
         if cumulative:
             parts = record.scope.split(".") if record.scope else []
@@ -253,4 +272,4 @@ def receptive_fields_by_scope(records: Sequence[OpRecord], *, cumulative: bool =
                 last[".".join(parts[:i])] = field
         else:
             last[record.scope] = field
-    return last
+    return {scope: field for scope, field in last.items() if field is not None}
