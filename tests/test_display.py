@@ -80,7 +80,7 @@ def test_a_new_kind_of_result_registers_its_renderers():
 
     register("test-estimate", {"text": lambda e, **_: f"{e.seconds} s", "html": lambda e, **_: f"<b>{e.seconds} s</b>"})
     assert Estimate(1.5)._repr_mimebundle_() == {"text/plain": "1.5 s", "text/html": "<b>1.5 s</b>"}
-    with pytest.raises(ValueError, match="unknown format 'csv'; choose one of: text, html$"):
+    with pytest.raises(ValueError, match=r"unknown format 'csv'; choose one of: text, html$"):
         Estimate(1.5).to_csv()
     with pytest.raises(ValueError, match="registered already"):
         register("profile", {})

@@ -24,6 +24,7 @@ from .errors import FlopmagicError, OptionError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
 from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
+from .surveys import Survey, SurveyRow, survey
 from .units import ParsedQuantity, QuantityParseError, format_count, parse_quantity
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "Report",
     "Row",
     "SpecError",
+    "Survey",
+    "SurveyRow",
     "TensorInfo",
     "Totals",
     "__version__",
@@ -57,6 +60,7 @@ __all__ = [
     "parse_quantity",
     "price",
     "profile",
+    "survey",
 ]
 
 

@@ -43,8 +43,11 @@ def _profile_spec(args: argparse.Namespace, spec: str) -> ModelProfile:
 
 
 def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
+    if args.receptive_field and args.by != "layer":
+        raise FlopmagicError("--receptive-field is a per-layer column: use it with --by layer")
     result = _profile_spec(args, args.spec)
-    _render(result, args, out, by=args.by, depth=args.depth, unit=args.unit, top=args.top)
+    view = {"by": args.by, "depth": args.depth, "unit": args.unit, "top": args.top}
+    _render(result, args, out, receptive_field=args.receptive_field, **view)
     return 0
 
 
@@ -183,7 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("spec", nargs="?", help="the model the claim is about (a spec, as for profile)")
     options.add_arguments(a, "audit")
     a.set_defaults(handler=_cmd_audit)
+
+    s = sub.add_parser("survey", help="many models: params, MACs, FLOPs, published accuracy, Pareto front")
+    s.add_argument(
+        "specs", nargs="+", help="model specs; torchvision: and keras: names may be globs, e.g. 'torchvision:resnet*'"
+    )
+    options.add_arguments(s, "survey")
+    s.set_defaults(handler=_cmd_survey)
     return parser
+
+
+def _cmd_survey(args: argparse.Namespace, out: TextIO) -> int:
+    from .surveys import run_cli
+
+    return run_cli(args, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

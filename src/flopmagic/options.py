@@ -167,7 +167,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "convention",
         "counting convention to express the result in (default: flopmagic)",
-        _on(*RUN, "magic", "api.profile"),
+        _on(*RUN, "survey", "magic", "api.profile"),
         choices=_conventions,
     ),
     Option(
@@ -224,8 +224,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "unit",
-        "which quantities to show",
-        _on("profile", "compare", "magic"),
+        "which quantities to show (and plot, for survey)",
+        _on("profile", "compare", "survey", "magic"),
         default="both",
         choices=("macs", "flops", "both"),
     ),
@@ -251,6 +251,44 @@ OPTIONS: tuple[Option, ...] = (
         choices=("table", "json", "csv", "markdown"),
     ),
     Option("format", "output format", _on("audit"), default="table", choices=("table", "json")),
+    Option(
+        "receptive_field",
+        "add the RF and Jump columns (receptive field and effective stride, in input pixels) to --by layer",
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
+    ),
+    # -- surveys -----------------------------------------------------------------------------------
+    Option(
+        "jobs",
+        "models profiled at once, each in its own process (default 1)",
+        _on("survey"),
+        value_type=int,
+        default=1,
+        minimum=1,
+    ),
+    Option(
+        "format",
+        "output format",
+        _on("survey"),
+        default="table",
+        choices=("table", "text", "markdown", "csv", "json"),
+    ),
+    Option(
+        "plot",
+        "save top-1 accuracy against compute, the Pareto front marked (PNG, SVG or PDF by extension)",
+        _on("survey"),
+        metavar="FILE",
+    ),
+    Option(
+        "device",
+        "'meta' (default): no weights allocated; 'cpu': real tensors",
+        _on("survey"),
+        default="meta",
+        choices=("meta", "cpu"),
+    ),
+    Option("quiet", "no progress bar", _on("survey"), value_type=bool, default=False, switch=True),
     # -- audits ---------------------------------------------------------------------------------
     Option(
         "claim",

@@ -40,6 +40,7 @@ class Report(Displayable):
         top: int | None = None,
         verdicts: Sequence[Verdict] = (),
         notes: Sequence[str] = (),
+        receptive_field: bool = False,
     ) -> None:
         self.profiles = tuple(profiles)
         self.by: View = by
@@ -48,6 +49,7 @@ class Report(Displayable):
         self.top = top
         self.verdicts = tuple(verdicts)
         self.notes = tuple(notes)
+        self.receptive_field = receptive_field  # RF and Jump columns in layer views
 
     # -- access ---------------------------------------------------------------------
     @property
@@ -78,7 +80,13 @@ class Report(Displayable):
     @property
     def view(self) -> dict[str, Any]:
         """The table options every profile is drawn with."""
-        return {"by": self.by, "depth": self.depth, "unit": self.unit, "top": self.top}
+        return {
+            "by": self.by,
+            "depth": self.depth,
+            "unit": self.unit,
+            "top": self.top,
+            "receptive_field": self.receptive_field,
+        }
 
     def __repr__(self) -> str:
         models = ", ".join(f"{p.model}: {p.macs:,} MACs" for p in self.profiles) or "empty"

@@ -247,11 +247,13 @@ class ModelProfile(Displayable):
     def by_native_op(self) -> list[Row]:
         return aggregate.by_native_op(self.records)
 
-    def by_scope(self, depth: int | None = None) -> list[Row]:
-        return aggregate.by_scope(self.records, self.layers, depth)
+    def by_scope(self, depth: int | None = None, *, receptive_field: bool = False) -> list[Row]:
+        return aggregate.by_scope(self.records, self.layers, depth, receptive_field=receptive_field)
 
-    def by_layer(self) -> list[Row]:
-        return aggregate.by_layer(self.records, self.layers)
+    def by_layer(self, *, receptive_field: bool = False) -> list[Row]:
+        """One row per layer; ``receptive_field=True`` adds each layer's output field
+        and jump (:mod:`flopmagic.receptive_field`)."""
+        return aggregate.by_layer(self.records, self.layers, receptive_field=receptive_field)
 
     def unsupported(self) -> dict[str, int]:
         """Native ops with no formula, with how often each ran. Their cost is 0."""

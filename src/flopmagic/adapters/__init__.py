@@ -41,6 +41,8 @@ __all__ = [
     "import_tensorflow",
     "register_adapter",
     "spec_forms",
+    "spec_metadata",
+    "spec_names",
 ]
 
 Framework = str  # the name of a registered framework ("torch", "tensorflow", "onnx", a plugin's)
@@ -155,6 +157,27 @@ BACKENDS: Mapping[str, tuple[str, ...]] = _Backends()
 def backends() -> Mapping[str, tuple[str, ...]]:
     """backend -> the frameworks it counts (``{"flopmagic": ("torch", "tensorflow", "onnx"), ...}``)."""
     return BACKENDS
+
+
+def spec_names(prefix: str) -> list[str] | None:
+    """The model names the registry behind spec prefix ``prefix`` knows (for globs), or
+    None when no adapter lists that prefix's models."""
+    for adapter in adapters():
+        names = adapter.spec_names.get(prefix)
+        if names is not None:
+            return list(names())
+    return None
+
+
+def spec_metadata(spec: str) -> Mapping[str, Any]:
+    """What the installed package ships offline about a spec's published weights
+    (weights name, accuracy, published GMACs); empty when nothing is known."""
+    prefix, _, rest = spec.partition(":")
+    for adapter in adapters():
+        read = adapter.spec_metadata.get(prefix)
+        if read is not None:
+            return read(rest)
+    return {}
 
 
 def spec_forms() -> str:

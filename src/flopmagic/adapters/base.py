@@ -134,6 +134,11 @@ class Adapter:
             is imported.
         import_package: imports one of ``watch_packages`` (TensorFlow needs care next
             to PyTorch); default ``importlib.import_module``.
+        spec_names: ``prefix -> names`` the prefix's model registry knows (for globs
+            such as ``torchvision:resnet*``).
+        spec_metadata: ``prefix -> (NAME[@WEIGHTS] -> metadata)``: what the package ships
+            offline about a spec's published weights (``weights``, ``acc1_percent``,
+            ``acc5_percent``, ``published_gmacs``); never downloads anything.
     """
 
     name: str
@@ -151,6 +156,8 @@ class Adapter:
     watcher: Callable[[], CellWatcher] | None = None
     import_package: Callable[[str], Any] | None = None
     architecture_key: Callable[[str, str], tuple[Any, ...] | None] | None = None
+    spec_names: Mapping[str, Callable[[], Sequence[str]]] = field(default_factory=dict)
+    spec_metadata: Mapping[str, Callable[[str], Mapping[str, Any]]] = field(default_factory=dict)
 
     def backend(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)

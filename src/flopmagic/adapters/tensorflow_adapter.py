@@ -50,6 +50,12 @@ def _declared_shape(model: Any) -> tuple[int, ...] | None:
     return declared_input_shape(model)
 
 
+def _keras_names() -> list[str]:
+    from .tensorflow.specs import keras_names
+
+    return keras_names()
+
+
 def _watcher() -> CellWatcher:
     from .tensorflow.watch import KerasWatcher
 
@@ -76,5 +82,6 @@ TENSORFLOW = register_adapter(
         watch_module="keras",
         watcher=_watcher,
         import_package=_import,
+        spec_names={"keras": _keras_names},
     )
 )

@@ -68,6 +68,18 @@ def _architecture_key(prefix: str, rest: str) -> tuple[Any, ...] | None:
     return architecture_key(prefix, rest)
 
 
+def _torchvision_names() -> list[str]:
+    from .torch.specs import torchvision_names
+
+    return torchvision_names()
+
+
+def _torchvision_metadata(rest: str) -> dict[str, Any]:
+    from .torch.specs import torchvision_metadata
+
+    return torchvision_metadata(rest)
+
+
 def _watcher() -> CellWatcher:
     from .torch.watch import TorchWatcher
 
@@ -91,5 +103,7 @@ TORCH = register_adapter(
         watch_module="torch",
         watcher=_watcher,
         architecture_key=_architecture_key,
+        spec_names={"torchvision": _torchvision_names},
+        spec_metadata={"torchvision": _torchvision_metadata},
     )
 )

@@ -19,6 +19,7 @@ from .csv import render_table_csv
 from .html import STYLE, render_profile_html, render_table_html
 from .markdown import render_profile_markdown, render_table_markdown
 from .report import render_report_csv, render_report_html, render_report_markdown, render_report_text
+from .survey import render_survey_csv, render_survey_html, render_survey_markdown, render_survey_text
 from .tables import Table, Unit, profile_table, shape_text, totals_lines
 from .text import render_profile_text, render_table_text
 
@@ -117,6 +118,13 @@ _RENDERERS: dict[str, dict[Format, Callable[..., str]]] = {
         "html": _ignore_view(render_report_html),
         "markdown": _ignore_view(render_report_markdown),
         "csv": _ignore_view(render_report_csv),
+        "json": _to_json,
+    },
+    "survey": {
+        "text": render_survey_text,
+        "html": render_survey_html,
+        "markdown": render_survey_markdown,
+        "csv": render_survey_csv,
         "json": _to_json,
     },
 }

@@ -31,3 +31,13 @@ def declared_input_shape(model: Any) -> tuple[int, ...] | None:
     if not getattr(model, "inputs", None):
         return None
     return tuple(int(d) if d is not None else 1 for d in model.inputs[0].shape)
+
+
+def keras_names() -> list[str]:
+    """The model constructors in ``keras.applications``."""
+    from .. import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))

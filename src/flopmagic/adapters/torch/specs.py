@@ -138,3 +138,30 @@ def architecture_key(prefix: str, rest: str) -> tuple[Any, ...] | None:
     except Exception:  # unknown name or weights: let load_spec report it
         return None
     return ("torchvision", name, tuple(sorted(kwargs.items())), resolution)
+
+
+def torchvision_names() -> list[str]:
+    """Every classification, detection, ... model torchvision's registry builds."""
+    import torchvision
+    from torchvision.models import list_models
+
+    return list(list_models(module=torchvision.models))
+
+
+def torchvision_metadata(rest: str) -> dict[str, Any]:
+    """Weights name, ImageNet-1K top-1/top-5 accuracy and torchvision's ``_ops`` (GMACs)
+    for ``NAME[@WEIGHTS]``, read from the installed package's weights metadata (nothing
+    is downloaded)."""
+    from torchvision.models import get_model_weights
+
+    name, _, weights_name = rest.partition("@")
+    enum = get_model_weights(name)
+    weights = enum[weights_name] if weights_name else enum.DEFAULT
+    metrics = weights.meta.get("_metrics", {}).get("ImageNet-1K", {})
+    ops = weights.meta.get("_ops")
+    return {
+        "weights": weights.name,
+        "acc1_percent": float(metrics["acc@1"]) if "acc@1" in metrics else None,
+        "acc5_percent": float(metrics["acc@5"]) if "acc@5" in metrics else None,
+        "published_gmacs": float(ops) if ops is not None else None,
+    }
