@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FlopmagicError", "ProfilingError", "SpecError"]
+__all__ = ["FlopmagicError", "HardwareError", "ProfilingError", "SpecError"]
 
 
 class FlopmagicError(Exception):
@@ -15,3 +15,7 @@ class ProfilingError(FlopmagicError):
 
 class SpecError(FlopmagicError):
     """A model spec (``torchvision:resnet50``, a path, ``pkg.mod:factory``) cannot be resolved."""
+
+
+class HardwareError(FlopmagicError):
+    """A device, dtype or hardware figure is unknown or unusable (names the known ones)."""

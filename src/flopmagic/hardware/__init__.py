@@ -1,0 +1,32 @@
+"""From FLOPs to time, memory and money: bytes, a device catalogue, the roofline,
+measured utilisation and estimates. Framework-free at import (PyTorch is imported by
+the functions that run a model: :func:`time_model`, :func:`estimate` with a model).
+
+    >>> from flopmagic.hardware import get_device, roofline      # doctest: +SKIP
+    >>> r = roofline(profile, "h100-sxm", "bf16")                 # doctest: +SKIP
+    >>> r.time_s, r.bound, r.slowest(5)                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .catalogue import DTYPE_BYTES, DTYPES, Device, bytes_per_element, custom_device, devices, get_device
+from .roofline import LayerTime, OpTime, Roofline, roofline
+from .traffic import ASSUMPTION, FUSED_ASSUMPTION, OpBytes, op_bytes
+
+__all__ = [
+    "ASSUMPTION",
+    "DTYPES",
+    "DTYPE_BYTES",
+    "FUSED_ASSUMPTION",
+    "Device",
+    "LayerTime",
+    "OpBytes",
+    "OpTime",
+    "Roofline",
+    "bytes_per_element",
+    "custom_device",
+    "devices",
+    "get_device",
+    "op_bytes",
+    "roofline",
+]
