@@ -20,8 +20,9 @@ from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
 from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
-from .errors import FlopmagicError, ProfilingError, SpecError
+from .errors import FlopmagicError, HardwareError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
+from .hardware import estimate
 from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
 from .units import ParsedQuantity, QuantityParseError, format_count, parse_quantity
@@ -33,6 +34,7 @@ __all__ = [
     "Convention",
     "Cost",
     "FlopmagicError",
+    "HardwareError",
     "LayerInfo",
     "ModelProfile",
     "OpRecord",
@@ -49,6 +51,7 @@ __all__ = [
     "audit",
     "compare",
     "conventions",
+    "estimate",
     "format_count",
     "formula",
     "get_convention",

@@ -1,4 +1,4 @@
-"""The ``flopmagic`` command line: ``profile``, ``compare`` and ``audit`` over the same core.
+"""The ``flopmagic`` command line: ``profile``, ``compare``, ``audit`` and ``estimate`` over the same core.
 
 Only this module and the IPython magic print; the library returns data.
 Errors print one line naming the problem and the fix, and exit with status 2.
@@ -68,13 +68,16 @@ def _profile_spec(args: argparse.Namespace, spec: str) -> ModelProfile:
 
 
 def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
+    from .hardware.options import hardware_sections
     from .render.tables import profile_table
 
     result = _profile_spec(args, args.spec)
     table = profile_table(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top)
+    hardware_json, hardware_text = hardware_sections(args, result)  # --hardware, --time: empty if not asked
     if args.format == "json":
         data = result.to_dict()
         data["rows"] = [dict(zip(table.columns, row)) for row in table.rows]
+        data.update(hardware_json)
         json.dump(data, out, indent=2)
         out.write("\n")
     elif args.format == "csv":
@@ -89,6 +92,8 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
         from .render.text import render_profile_text
 
         out.write(render_profile_text(result, by=args.by, depth=args.depth, unit=args.unit, top=args.top) + "\n")
+    if args.format != "json":
+        out.writelines("\n" + block + "\n" for block in hardware_text)
     return 0
 
 
@@ -222,6 +227,8 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .hardware.options import HARDWARE_OPTIONS, PROFILE_OPTIONS, add_estimate_command, add_options
+
     parser = argparse.ArgumentParser(
         prog="flopmagic",
         description="How much compute does this model cost? MACs and FLOPs, kept apart.",
@@ -239,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
     p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")
     p.add_argument("--format", choices=FORMATS, default="table")
+    add_options(p, HARDWARE_OPTIONS + PROFILE_OPTIONS)
     p.set_defaults(handler=_cmd_profile)
 
     c = sub.add_parser("compare", help="several models, frameworks or conventions side by side")
@@ -267,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(a)
     a.add_argument("--format", choices=("table", "json"), default="table")
     a.set_defaults(handler=_cmd_audit)
+
+    add_estimate_command(sub)
     return parser
 
 

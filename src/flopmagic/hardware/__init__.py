@@ -10,6 +10,7 @@ the functions that run a model: :func:`time_model`, :func:`estimate` with a mode
 from __future__ import annotations
 
 from .catalogue import DTYPE_BYTES, DTYPES, Device, bytes_per_element, custom_device, devices, get_device
+from .estimates import OPTIMIZERS, PRECISIONS, STATE_BYTES, Estimate, Estimates, estimate
 from .roofline import LayerTime, OpTime, Roofline, roofline
 from .traffic import ASSUMPTION, FUSED_ASSUMPTION, OpBytes, op_bytes
 
@@ -18,7 +19,12 @@ __all__ = [
     "DTYPES",
     "DTYPE_BYTES",
     "FUSED_ASSUMPTION",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "STATE_BYTES",
     "Device",
+    "Estimate",
+    "Estimates",
     "LayerTime",
     "OpBytes",
     "OpTime",
@@ -26,6 +32,7 @@ __all__ = [
     "bytes_per_element",
     "custom_device",
     "devices",
+    "estimate",
     "get_device",
     "op_bytes",
     "roofline",

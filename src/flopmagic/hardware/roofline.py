@@ -241,7 +241,9 @@ def roofline(
         raise HardwareError(f"device {dev.name!r} has no memory bandwidth")
     notes: list[str] = []
     if vector_dtype != key:
-        notes.append(f"elementwise work at {key} uses the {vector_dtype} vector peak (the device quotes none for {key})")
+        notes.append(
+            f"elementwise work at {key} uses the {vector_dtype} vector peak (the device quotes none for {key})"
+        )
     if any(r.method == "native" for r in profile.records):
         raise HardwareError(
             f"the roofline needs per-op shapes; this profile comes from backend {profile.backend!r}, "

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +168,7 @@ def time_model(
     """Time ``model`` on ``inputs`` (see the module doc). The model is left as it was."""
     import torch
 
-    from ..adapters.torch.profiler import _split_inputs, _surrogate_loss, make_inputs
+    from ._torchrun import make_inputs, split_inputs, surrogate_loss
 
     if not isinstance(model, torch.nn.Module):
         raise HardwareError(f"--time runs PyTorch models; got a {type(model).__name__}")
@@ -178,14 +178,14 @@ def time_model(
         if input_shape is None:
             raise HardwareError("pass inputs=... or input_shape=... so the model can be timed")
         inputs = make_inputs(model, input_shape)
-    args, kwargs = _split_inputs(inputs)
+    args, kwargs = split_inputs(inputs)
     cuda = _is_cuda(model, args, kwargs)
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
     params = [p for p in model.parameters() if p.requires_grad]
 
     def run() -> None:
         if training:
-            loss = _surrogate_loss(model(*args, **kwargs))
+            loss = surrogate_loss(model(*args, **kwargs))
             torch.autograd.grad(loss, params, allow_unused=True)
         else:
             model(*args, **kwargs)
@@ -211,7 +211,9 @@ def time_model(
     except HardwareError:
         raise
     except Exception as error:
-        raise ProfilingError(f"timing {name or type(model).__name__} failed: {type(error).__name__}: {error}") from error
+        raise ProfilingError(
+            f"timing {name or type(model).__name__} failed: {type(error).__name__}: {error}"
+        ) from error
     return Timing(
         model=name or type(model).__name__,
         latency_s=statistics.median(samples),
@@ -225,7 +227,9 @@ def time_model(
     )
 
 
-def _time_children(children: list[tuple[str, Any]], run: Any, repeats: int, sync: Any) -> dict[str, list[float]]:
+def _time_children(
+    children: list[tuple[str, Any]], run: Callable[[], None], repeats: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
     """Median-ready forward seconds of each top-level module, per run (repeat calls summed)."""
     import torch
 
@@ -266,9 +270,7 @@ def _time_children(children: list[tuple[str, Any]], run: Any, repeats: int, sync
     return result
 
 
-def utilisation(
-    profile: ModelProfile, timing: Timing, device: Device | str, dtype: str | None = None
-) -> Utilisation:
+def utilisation(profile: ModelProfile, timing: Timing, device: Device | str, dtype: str | None = None) -> Utilisation:
     """MFU of a measured run: ``profile``'s counted FLOPs / (``timing``'s latency x the
     dense peak of ``device`` at ``dtype``), per model and per top-level module."""
     from .roofline import default_dtype

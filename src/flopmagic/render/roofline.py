@@ -78,7 +78,7 @@ def roofline_table(r: Roofline, top: int = 10, *, top_level: bool = False) -> Ta
         )
     columns = ("Layer", "Type", "Time", "Compute", "Memory", "Bound", "FLOPs", "Bytes", "FLOP/B", "% time")
     counts = (False, False, False, False, False, False, True, True, False, False)
-    return Table(columns, counts, tuple(rows), f"{r.model} on {r.device.name} ({r.dtype}): slowest layers")
+    return Table(columns, counts, tuple(rows))
 
 
 def render_roofline_text(r: Roofline, top: int = 10) -> str:

@@ -1,0 +1,230 @@
+"""The hardware options, declared once (name, type, default, help, validation), and the
+command-line sections they drive: the roofline and ``--time`` on ``profile``, and the
+``estimate`` subcommand. ``cli.py`` wires these in with a few lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from ..errors import HardwareError
+from ..schema import ModelProfile
+
+__all__ = [
+    "ESTIMATE_OPTIONS",
+    "HARDWARE_OPTIONS",
+    "PROFILE_OPTIONS",
+    "Option",
+    "add_estimate_command",
+    "add_options",
+    "cmd_estimate",
+    "hardware_sections",
+]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"write batch sizes as 1,8,32, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {text!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option: ``flag``, its ``type`` (also its validation; None for a
+    switch), ``default``, ``help``, and ``choices`` where closed."""
+
+    flag: str
+    type: Callable[[str], Any] | None
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    dest: str | None = None
+
+
+_OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
+_PRECISIONS = ("fp32", "mixed", "bf16")
+
+# `profile`, `estimate` (and the magic, when wired): where and at what dtype
+HARDWARE_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--hardware",
+        str,
+        None,
+        "device for the roofline: a catalogue name (h100-sxm, a100-80gb, t4, ...) or 'local' (calibrated here)",
+    ),
+    Option(
+        "--dtype",
+        str,
+        None,
+        "dtype of every tensor and of the peak: fp64, fp32, tf32, bf16, fp16, fp8, int8 (default: the parameters')",
+    ),
+    Option("--peak-tflops", _positive_float, None, "dense peak TFLOPS at --dtype (overrides --hardware's)"),
+    Option("--bandwidth-gbs", _positive_float, None, "memory bandwidth in GB/s (overrides --hardware's)"),
+)
+# `profile` only
+PROFILE_OPTIONS: tuple[Option, ...] = (
+    Option("--fused", None, False, "roofline bytes of the fused view: weights + model inputs/outputs only"),
+    Option("--slowest", _positive_int, 10, "rows in the roofline's slowest-layers table (default 10)"),
+    Option(
+        "--time",
+        None,
+        False,
+        "run the model (warm-up, repeats, synchronised) and report latency, achieved FLOP/s and MFU",
+        dest="time_it",
+    ),
+    Option("--repeats", _positive_int, 10, "timed runs for --time, after 2 warm-up runs (default 10)"),
+)
+# `estimate` only
+ESTIMATE_OPTIONS: tuple[Option, ...] = (
+    Option("--samples", _positive_float, None, "training samples per epoch (for the training-time estimate)"),
+    Option("--epochs", _positive_float, 1.0, "epochs (default 1)"),
+    Option("--devices", _positive_int, 1, "data-parallel devices (default 1)"),
+    Option("--mfu", _fraction, None, "model FLOPs utilisation to assume, e.g. 0.4 (default: measured or roofline)"),
+    Option("--optimizer", str, "adam", "optimizer for step FLOPs and state memory", choices=_OPTIMIZERS),
+    Option(
+        "--precision", str, "mixed", "training precision for memory (mixed: 16-bit + fp32 master)", choices=_PRECISIONS
+    ),
+    Option("--batch-sizes", _int_list, None, "serving batch sizes, e.g. 1,8,32 (default: the input's batch)"),
+    Option("--measure", None, False, "time a training step and serving runs on this machine (MFU, QPS)"),
+    Option("--repeats", _positive_int, 5, "timed runs for --measure (default 5)"),
+)
+
+
+def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    """Declare ``options`` on ``parser``."""
+    for option in options:
+        kwargs: dict[str, Any] = {"help": option.help, "default": option.default}
+        if option.dest:
+            kwargs["dest"] = option.dest
+        if option.type is None:
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["type"] = option.type
+            if option.choices:
+                kwargs["choices"] = option.choices
+        parser.add_argument(option.flag, **kwargs)
+
+
+def _device(args: argparse.Namespace, dtype: str | None, *, fallback: str | None = None) -> Any:
+    from .catalogue import custom_device, get_device
+
+    name = getattr(args, "hardware", None) or fallback
+    base = get_device(name) if name else None
+    if args.peak_tflops is None and args.bandwidth_gbs is None:
+        return base
+    return custom_device(
+        peak_tflops=args.peak_tflops, bandwidth_gbs=args.bandwidth_gbs, dtype=dtype or "bf16", base=base
+    )
+
+
+def hardware_sections(args: argparse.Namespace, result: ModelProfile) -> tuple[dict[str, Any], list[str]]:
+    """For ``profile``: the JSON entries (``hardware``, ``utilisation``) and the text blocks
+    that ``--hardware``/``--peak-tflops``/``--time`` ask for; nothing when none is given."""
+    json_part: dict[str, Any] = {}
+    text: list[str] = []
+    asked = args.hardware or args.peak_tflops is not None or args.bandwidth_gbs is not None
+    if args.fused and not asked:
+        raise HardwareError("--fused is a roofline option: name a device with --hardware")
+    if asked:
+        from .roofline import roofline
+
+        device = _device(args, args.dtype)
+        r = roofline(result, device, args.dtype, fused=args.fused)
+        json_part["hardware"] = r.to_dict()
+        text.append(r.to_text(top=args.slowest))
+    if args.time_it:
+        text.append(_time(args, result, json_part))
+    return json_part, text
+
+
+def _time(args: argparse.Namespace, result: ModelProfile, json_part: dict[str, Any]) -> str:
+    from ..specs import load_spec, parse_input_shape
+    from ._torchrun import make_inputs
+    from .timing import time_model, utilisation
+
+    if args.device == "meta":
+        raise HardwareError("--time runs the model: drop --device meta")
+    loaded = load_spec(args.spec)
+    if loaded.framework != "torch":
+        raise HardwareError(f"--time runs PyTorch models; {args.spec!r} is a {loaded.framework} model")
+    shape = parse_input_shape(args.input_shape) if args.input_shape else loaded.input_shape
+    if shape is None:
+        raise HardwareError(f"{loaded.name}: pass --input-shape so the model can be run")
+    inputs = loaded.make_inputs(shape) if loaded.make_inputs is not None else make_inputs(loaded.model, shape)
+    timing = time_model(loaded.model, inputs, training=args.training, repeats=args.repeats, name=loaded.name)
+    fallback = "local-cuda" if timing.accelerator == "cuda" else "local"
+    device = _device(args, args.dtype, fallback=fallback)
+    used = utilisation(result, timing, device, args.dtype)
+    json_part["utilisation"] = used.to_dict()
+    return str(used)
+
+
+def cmd_estimate(args: argparse.Namespace, out: TextIO) -> int:
+    """``flopmagic estimate SPEC ...``: training time, serving QPS, memory to train."""
+    from ..specs import parse_input_shape
+    from .estimates import estimate
+
+    shape = parse_input_shape(args.input_shape) if args.input_shape else None
+    result = estimate(
+        args.spec,
+        hardware=args.hardware,
+        dtype=args.dtype,
+        input_shape=shape,
+        samples=args.samples,
+        epochs=args.epochs,
+        devices=args.devices,
+        mfu=args.mfu,
+        optimizer=args.optimizer,
+        precision=args.precision,
+        batch_sizes=args.batch_sizes or (),
+        measure=args.measure,
+        peak_tflops=args.peak_tflops,
+        bandwidth_gbs=args.bandwidth_gbs,
+        repeats=args.repeats,
+    )
+    if args.format == "json":
+        json.dump(result.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(str(result) + "\n")
+    return 0
+
+
+def add_estimate_command(sub: Any) -> None:
+    """The ``estimate`` subparser."""
+    e = sub.add_parser("estimate", help="training time, serving throughput and memory to train, with formulas")
+    e.add_argument("spec", help="a PyTorch model spec (torchvision:NAME, transformers:CLASS, package.module:factory)")
+    e.add_argument("--input-shape", help="one batch's input shape, e.g. 32x3x224x224 (default: the spec's)")
+    add_options(e, HARDWARE_OPTIONS)
+    add_options(e, ESTIMATE_OPTIONS)
+    e.add_argument("--format", choices=("table", "json"), default="table")
+    e.set_defaults(handler=cmd_estimate)
