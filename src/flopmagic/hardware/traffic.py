@@ -17,7 +17,8 @@ weight, bias and normalisation affine parameters), each read by the op once.
 Which inputs of a spec are weights: for an op that reads parameters, the spec's
 inputs after the first (``conv``/``linear``: ``(x, W)``; ``embedding``:
 ``(indices, table)``) that fit in the parameter count, from the last; the first
-input is an activation. Views (``view`` ops) move nothing: 0 bytes.
+input is an activation. An embedding lookup reads the rows it gathers (the output's
+elements), not the whole table. Views (``view`` ops) move nothing: 0 bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 
 from ..formulas import Shape, numel
 from ..schema import ModelProfile, OpRecord
+
+_LOOKUPS = frozenset({"embedding", "embedding_bag"})
 
 __all__ = ["ASSUMPTION", "FUSED_ASSUMPTION", "OpBytes", "activation_footprint", "io_bytes", "op_bytes"]
 
@@ -72,6 +75,12 @@ def op_bytes(record: OpRecord, element_bytes: int, *, fused: bool = False) -> Op
     """What ``record`` reads and writes at ``element_bytes`` per element (see the module doc)."""
     count = record.count
     weights = record.params * element_bytes * count
+    if record.op in _LOOKUPS and record.outputs:
+        # a lookup reads the rows it gathers, not the whole table
+        rows = numel(record.outputs[0])
+        if record.op == "embedding_bag":
+            rows = int(record.attrs.get("gathered") or numel(record.inputs[0])) * record.outputs[0][-1]
+        weights = min(record.params, rows) * element_bytes * count
     if record.op == "view":
         return OpBytes(0, 0, 0)
     if fused:
