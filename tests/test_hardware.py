@@ -143,6 +143,15 @@ def test_fused_view_counts_weights_and_model_io_only() -> None:
     assert unfused.bytes == weights + activations
 
 
+def test_embedding_lookup_reads_the_rows_it_gathers() -> None:
+    p = flopmagic.profile(torch.nn.Embedding(1000, 64), torch.zeros(2, 8, dtype=torch.long))
+    (lookup,) = [r for r in p.records if r.op == "embedding"]
+    moved = op_bytes(lookup, 4)
+    assert moved.weight_bytes == 2 * 8 * 64 * 4  # 16 rows of 64, not the 1000 x 64 table
+    assert moved.read_bytes == 2 * 8 * 4  # the indices, counted at the chosen dtype (stated overcount)
+    assert moved.written_bytes == 2 * 8 * 64 * 4
+
+
 def test_roofline_refuses_profiles_without_shapes() -> None:
     pytest.importorskip("fvcore")
     p = flopmagic.profile(torch.nn.Linear(8, 8), input_shape=(1, 8), backend="fvcore")

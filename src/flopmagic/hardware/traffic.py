@@ -18,7 +18,9 @@ Which inputs of a spec are weights: for an op that reads parameters, the spec's
 inputs after the first (``conv``/``linear``: ``(x, W)``; ``embedding``:
 ``(indices, table)``) that fit in the parameter count, from the last; the first
 input is an activation. An embedding lookup reads the rows it gathers (the output's
-elements), not the whole table. Views (``view`` ops) move nothing: 0 bytes.
+elements), not the whole table. Views (``view`` ops) move nothing: 0 bytes. Tensors a
+spec leaves to attributes (an attention mask, BatchNorm's running statistics, which
+are buffers, not parameters) are not counted: small, and stated.
 """
 
 from __future__ import annotations
