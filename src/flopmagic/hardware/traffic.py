@@ -81,7 +81,9 @@ def op_bytes(record: OpRecord, element_bytes: int, *, fused: bool = False) -> Op
         # a lookup reads the rows it gathers, not the whole table
         rows = numel(record.outputs[0])
         if record.op == "embedding_bag":
-            rows = int(record.attrs.get("gathered") or numel(record.inputs[0])) * record.outputs[0][-1]
+            gathered = record.attrs.get("gathered")
+            count_rows = gathered if isinstance(gathered, int) else numel(record.inputs[0])
+            rows = count_rows * record.outputs[0][-1]
         weights = min(record.params, rows) * element_bytes * count
     if record.op == "view":
         return OpBytes(0, 0, 0)
