@@ -245,4 +245,4 @@ def custom_device(
         changes["memory_bytes"] = int(memory_gib * 2**30)
     if not changes:
         return base
-    return replace(base, source=f"{base.source}; user-given: {', '.join(told)}", **changes)
+    return replace(base, name=f"{base.name}+user", source=f"{base.source}; user-given: {', '.join(told)}", **changes)

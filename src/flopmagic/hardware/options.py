@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from ..errors import HardwareError
 from ..schema import ModelProfile
+from .roofline import default_dtype
 
 __all__ = [
     "ESTIMATE_OPTIONS",
@@ -134,10 +135,12 @@ def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) ->
         parser.add_argument(option.flag, **kwargs)
 
 
-def _device(args: argparse.Namespace, dtype: str | None, *, fallback: str | None = None) -> Any:
+def _device(args: argparse.Namespace, dtype: str, *, fallback: str | None = None) -> Any:
     from .catalogue import custom_device, get_device
 
-    name = getattr(args, "hardware", None) or fallback
+    name = getattr(args, "hardware", None)
+    if name is None and (args.peak_tflops is None or args.bandwidth_gbs is None):
+        name = fallback  # figures the user did not give come from the calibrated machine
     base = get_device(name) if name else None
     if args.peak_tflops is None and args.bandwidth_gbs is None:
         return base
@@ -157,7 +160,7 @@ def hardware_sections(args: argparse.Namespace, result: ModelProfile) -> tuple[d
     if asked:
         from .roofline import roofline
 
-        device = _device(args, args.dtype)
+        device = _device(args, args.dtype or default_dtype(result))
         r = roofline(result, device, args.dtype, fused=args.fused)
         json_part["hardware"] = r.to_dict()
         text.append(r.to_text(top=args.slowest))
@@ -182,7 +185,7 @@ def _time(args: argparse.Namespace, result: ModelProfile, json_part: dict[str, A
     inputs = loaded.make_inputs(shape) if loaded.make_inputs is not None else make_inputs(loaded.model, shape)
     timing = time_model(loaded.model, inputs, training=args.training, repeats=args.repeats, name=loaded.name)
     fallback = "local-cuda" if timing.accelerator == "cuda" else "local"
-    device = _device(args, args.dtype, fallback=fallback)
+    device = _device(args, args.dtype or default_dtype(result), fallback=fallback)
     used = utilisation(result, timing, device, args.dtype)
     json_part["utilisation"] = used.to_dict()
     return str(used)
