@@ -353,3 +353,16 @@ def test_profile_cli_hardware_json_and_errors(capsys) -> None:  # type: ignore[n
     assert "Bound" in text.getvalue() and "Assumption" in text.getvalue()
     assert main(["profile", "torchvision:resnet18", "--device", "meta", "--hardware", "h1000"], out=io.StringIO()) == 2
     assert "known devices" in capsys.readouterr().err
+    assert main(["profile", "torchvision:resnet18", "--device", "meta", "--fused"], out=io.StringIO()) == 2
+    assert "--hardware" in capsys.readouterr().err
+    mine = io.StringIO()
+    base = ["profile", "torchvision:resnet18", "--device", "meta", "--format", "json"]
+    assert main([*base, "--peak-tflops", "100", "--bandwidth-gbs", "1000"], out=mine) == 0
+    custom = json.loads(mine.getvalue())["hardware"]
+    # user-given figures at the parameters' dtype (fp32): 100 TFLOPS, 1000 GB/s
+    assert (custom["name"], custom["dtype"], custom["peak_flops"], custom["bandwidth"]) == (
+        "custom",
+        "fp32",
+        1e14,
+        1e12,
+    )
