@@ -227,7 +227,7 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .hardware.options import HARDWARE_OPTIONS, PROFILE_OPTIONS, add_estimate_command, add_options
+    from .hardware.options import add_estimate_command, add_options
 
     parser = argparse.ArgumentParser(
         prog="flopmagic",
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=("macs", "flops", "both"), default="both")
     p.add_argument("--top", type=int, help="only the N rows with the most FLOPs")
     p.add_argument("--format", choices=FORMATS, default="table")
-    add_options(p, HARDWARE_OPTIONS + PROFILE_OPTIONS)
+    add_options(p, "profile")
     p.set_defaults(handler=_cmd_profile)
 
     c = sub.add_parser("compare", help="several models, frameworks or conventions side by side")

@@ -1,4 +1,4 @@
-"""The hardware options, declared once (name, type, default, help, validation), and the
+"""The hardware options, declared once (name, help, surfaces, type, default, validation), and the
 command-line sections they drive: the roofline and ``--time`` on ``profile``, and the
 ``estimate`` subcommand. ``cli.py`` wires these in with a few lines.
 """
@@ -16,22 +16,13 @@ from ..schema import ModelProfile
 from .roofline import default_dtype
 
 __all__ = [
-    "ESTIMATE_OPTIONS",
-    "HARDWARE_OPTIONS",
-    "PROFILE_OPTIONS",
+    "OPTIONS",
     "Option",
     "add_estimate_command",
     "add_options",
     "cmd_estimate",
     "hardware_sections",
 ]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -60,79 +51,178 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Option:
-    """One command-line option: ``flag``, its ``type`` (also its validation; None for a
-    switch), ``default``, ``help``, and ``choices`` where closed."""
+    """One option, in the form of the project's options vocabulary: ``name`` (the API
+    keyword and argparse ``dest``), ``help``, the ``surfaces`` it applies to (CLI
+    subcommands, ``"api.estimate"``), ``value_type``, ``default``, ``choices``,
+    ``minimum`` (integers), ``switch`` (a flag without a value), ``flag`` (when the
+    spelling is not ``--`` + name) and ``parse`` (command-line text -> value; also the
+    validation)."""
 
-    flag: str
-    type: Callable[[str], Any] | None
-    default: Any
+    name: str
     help: str
+    surfaces: frozenset[str]
+    value_type: type = str
+    default: Any = None
     choices: tuple[str, ...] | None = None
-    dest: str | None = None
+    minimum: int | None = None
+    switch: bool = False
+    flag: str = ""
+    parse: Callable[[str], Any] | None = None
+
+    @property
+    def spelling(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
 
 
-_OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")
-_PRECISIONS = ("fp32", "mixed", "bf16")
+def _on(*surfaces: str) -> frozenset[str]:
+    return frozenset(surfaces)
 
-# `profile`, `estimate` (and the magic, when wired): where and at what dtype
-HARDWARE_OPTIONS: tuple[Option, ...] = (
+
+OPTIONS: tuple[Option, ...] = (
+    # -- where and at what dtype: the roofline, MFU and estimates ------------------------
     Option(
-        "--hardware",
-        str,
-        None,
+        "hardware",
         "device for the roofline: a catalogue name (h100-sxm, a100-80gb, t4, ...) or 'local' (calibrated here)",
+        _on("profile", "estimate", "api.estimate"),
     ),
     Option(
-        "--dtype",
-        str,
-        None,
+        "dtype",
         "dtype of every tensor and of the peak: fp64, fp32, tf32, bf16, fp16, fp8, int8 (default: the parameters')",
+        _on("profile", "estimate", "api.estimate"),
     ),
-    Option("--peak-tflops", _positive_float, None, "dense peak TFLOPS at --dtype (overrides --hardware's)"),
-    Option("--bandwidth-gbs", _positive_float, None, "memory bandwidth in GB/s (overrides --hardware's)"),
-)
-# `profile` only
-PROFILE_OPTIONS: tuple[Option, ...] = (
-    Option("--fused", None, False, "roofline bytes of the fused view: weights + model inputs/outputs only"),
-    Option("--slowest", _positive_int, 10, "rows in the roofline's slowest-layers table (default 10)"),
     Option(
-        "--time",
-        None,
-        False,
+        "peak_tflops",
+        "dense peak TFLOPS at --dtype (overrides --hardware's)",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=float,
+        parse=_positive_float,
+    ),
+    Option(
+        "bandwidth_gbs",
+        "memory bandwidth in GB/s (overrides --hardware's)",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=float,
+        parse=_positive_float,
+    ),
+    # -- profile only --------------------------------------------------------------------
+    Option(
+        "fused",
+        "roofline bytes of the fused view: weights + model inputs/outputs only",
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
+    ),
+    Option(
+        "slowest",
+        "rows in the roofline's slowest-layers table (default 10)",
+        _on("profile"),
+        value_type=int,
+        default=10,
+        minimum=1,
+    ),
+    Option(
+        "time_it",
         "run the model (warm-up, repeats, synchronised) and report latency, achieved FLOP/s and MFU",
-        dest="time_it",
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
+        flag="--time",
     ),
-    Option("--repeats", _positive_int, 10, "timed runs for --time, after 2 warm-up runs (default 10)"),
-)
-# `estimate` only
-ESTIMATE_OPTIONS: tuple[Option, ...] = (
-    Option("--samples", _positive_float, None, "training samples per epoch (for the training-time estimate)"),
-    Option("--epochs", _positive_float, 1.0, "epochs (default 1)"),
-    Option("--devices", _positive_int, 1, "data-parallel devices (default 1)"),
-    Option("--mfu", _fraction, None, "model FLOPs utilisation to assume, e.g. 0.4 (default: measured or roofline)"),
-    Option("--optimizer", str, "adam", "optimizer for step FLOPs and state memory", choices=_OPTIMIZERS),
     Option(
-        "--precision", str, "mixed", "training precision for memory (mixed: 16-bit + fp32 master)", choices=_PRECISIONS
+        "repeats",
+        "timed runs for --time (after 2 warm-up runs) and --measure",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=int,
+        default=10,
+        minimum=1,
     ),
-    Option("--batch-sizes", _int_list, None, "serving batch sizes, e.g. 1,8,32 (default: the input's batch)"),
-    Option("--measure", None, False, "time a training step and serving runs on this machine (MFU, QPS)"),
-    Option("--repeats", _positive_int, 5, "timed runs for --measure (default 5)"),
+    # -- estimate only -------------------------------------------------------------------
+    Option(
+        "samples",
+        "training samples per epoch (for the training-time estimate)",
+        _on("estimate", "api.estimate"),
+        value_type=float,
+        parse=_positive_float,
+    ),
+    Option(
+        "epochs",
+        "epochs (default 1)",
+        _on("estimate", "api.estimate"),
+        value_type=float,
+        default=1.0,
+        parse=_positive_float,
+    ),
+    Option(
+        "devices",
+        "data-parallel devices (default 1)",
+        _on("estimate", "api.estimate"),
+        value_type=int,
+        default=1,
+        minimum=1,
+    ),
+    Option(
+        "mfu",
+        "model FLOPs utilisation to assume, e.g. 0.4 (default: measured with --measure, else the roofline's)",
+        _on("estimate", "api.estimate"),
+        value_type=float,
+        parse=_fraction,
+    ),
+    Option(
+        "optimizer",
+        "optimizer for step FLOPs and state memory",
+        _on("estimate", "api.estimate"),
+        default="adam",
+        choices=("sgd", "sgd-momentum", "adam", "adamw"),
+    ),
+    Option(
+        "precision",
+        "training precision for memory (mixed: 16-bit weights and grads + fp32 master)",
+        _on("estimate", "api.estimate"),
+        default="mixed",
+        choices=("fp32", "mixed", "bf16"),
+    ),
+    Option(
+        "batch_sizes",
+        "serving batch sizes, e.g. 1,8,32 (default: the input's batch)",
+        _on("estimate", "api.estimate"),
+        parse=_int_list,
+    ),
+    Option(
+        "measure",
+        "time a training step and serving runs on this machine (MFU, QPS)",
+        _on("estimate", "api.estimate"),
+        value_type=bool,
+        default=False,
+        switch=True,
+    ),
 )
 
 
-def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
-    """Declare ``options`` on ``parser``."""
-    for option in options:
-        kwargs: dict[str, Any] = {"help": option.help, "default": option.default}
-        if option.dest:
-            kwargs["dest"] = option.dest
-        if option.type is None:
+def _minimum(option: Option) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if option.minimum is not None and value < option.minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {option.minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def add_options(parser: argparse.ArgumentParser, surface: str) -> None:
+    """Declare the options of ``surface`` (a subcommand) on ``parser``."""
+    for option in OPTIONS:
+        if surface not in option.surfaces:
+            continue
+        kwargs: dict[str, Any] = {"help": option.help, "default": option.default, "dest": option.name}
+        if option.switch:
             kwargs["action"] = "store_true"
         else:
-            kwargs["type"] = option.type
+            kwargs["type"] = option.parse or (_minimum(option) if option.value_type is int else option.value_type)
             if option.choices:
                 kwargs["choices"] = option.choices
-        parser.add_argument(option.flag, **kwargs)
+        parser.add_argument(option.spelling, **kwargs)
 
 
 def _device(args: argparse.Namespace, dtype: str, *, fallback: str | None = None) -> Any:
@@ -227,7 +317,6 @@ def add_estimate_command(sub: Any) -> None:
     e = sub.add_parser("estimate", help="training time, serving throughput and memory to train, with formulas")
     e.add_argument("spec", help="a PyTorch model spec (torchvision:NAME, transformers:CLASS, package.module:factory)")
     e.add_argument("--input-shape", help="one batch's input shape, e.g. 32x3x224x224 (default: the spec's)")
-    add_options(e, HARDWARE_OPTIONS)
-    add_options(e, ESTIMATE_OPTIONS)
+    add_options(e, "estimate")
     e.add_argument("--format", choices=("table", "json"), default="table")
     e.set_defaults(handler=cmd_estimate)
