@@ -12,6 +12,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import HardwareError
@@ -159,9 +160,9 @@ def _device_from_entry(name: str, entry: Mapping[str, Any]) -> Device:
             raise HardwareError(f"{where} has no {required!r}")
     return Device(
         name=name,
-        peak_flops=_tera(entry["peak_tflops"], where),
-        sparse_peak_flops=_tera(entry.get("sparse_tflops"), where),
-        vector_peak_flops=_tera(entry.get("vector_tflops"), where),
+        peak_flops=MappingProxyType(_tera(entry["peak_tflops"], where)),  # read-only: entries are cached
+        sparse_peak_flops=MappingProxyType(_tera(entry.get("sparse_tflops"), where)),
+        vector_peak_flops=MappingProxyType(_tera(entry.get("vector_tflops"), where)),
         bandwidth=float(entry["bandwidth_gbs"]) * 1e9,
         memory_bytes=int(float(entry["memory_gib"]) * 2**30),
         source=" ".join(str(entry["source"]).split()),
