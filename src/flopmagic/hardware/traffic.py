@@ -99,14 +99,17 @@ def op_bytes(record: OpRecord, element_bytes: int, *, fused: bool = False) -> Op
 def io_bytes(profile: ModelProfile, element_bytes: int) -> tuple[int, int]:
     """(model input bytes, model output bytes) at ``element_bytes`` per element.
 
-    Outputs are the root layer's first-call outputs (the model's return value)."""
+    Outputs: for PyTorch the root module's first-call outputs (the model's return value);
+    for graph frameworks the last forward op's outputs (a graph's outputs come last in
+    topological order; a model with several output branches is undercounted)."""
     inputs = sum(numel(t.shape) for t in profile.inputs) * element_bytes
-    outputs = 0
-    for layer in profile.layers:
-        if layer.scope == "":
-            outputs = sum(numel(s) for s in layer.output_shapes) * element_bytes
-            break
-    return inputs, outputs
+    shapes: tuple[Shape, ...] = ()
+    if profile.framework == "torch":
+        shapes = next((layer.output_shapes for layer in profile.layers if layer.scope == ""), ())
+    else:
+        last = next((r for r in reversed(profile.records) if r.phase == "forward" and r.outputs), None)
+        shapes = last.outputs if last is not None else ()
+    return inputs, sum(numel(s) for s in shapes) * element_bytes
 
 
 def activation_footprint(profile: ModelProfile, element_bytes: int) -> tuple[int, int]:
