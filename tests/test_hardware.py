@@ -366,3 +366,28 @@ def test_profile_cli_hardware_json_and_errors(capsys) -> None:  # type: ignore[n
         1e14,
         1e12,
     )
+
+
+def test_roofline_of_an_onnx_graph() -> None:
+    onnx = pytest.importorskip("onnx")
+    np = pytest.importorskip("numpy")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.zeros((64, 32), np.float32), "W")
+    bias = numpy_helper.from_array(np.zeros((64,), np.float32), "B")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "W", "B"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 64])],
+        [weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    p = flopmagic.profile(model.SerializeToString())
+    assert onnx is not None
+    fused = roofline(p, "t4", "fp32", fused=True)
+    # weights (64 x 32 + 64) x 4 = 8,448; model input 8 x 32 x 4 = 1,024; output 8 x 64 x 4 = 2,048
+    assert fused.bytes == 8_448 + 1_024 + 2_048
+    unfused = roofline(p, "t4", "fp32")
+    # + Gemm reads x (1,024) and writes h (2,048); Relu reads h and writes y (2 x 2,048)
+    assert unfused.bytes == 8_448 + 1_024 + 2_048 + 2 * 2_048
