@@ -391,3 +391,20 @@ def test_roofline_of_an_onnx_graph() -> None:
     unfused = roofline(p, "t4", "fp32")
     # + Gemm reads x (1,024) and writes h (2,048); Relu reads h and writes y (2 x 2,048)
     assert unfused.bytes == 8_448 + 1_024 + 2_048 + 2 * 2_048
+
+
+def test_estimate_with_measured_mfu_on_this_machine(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from flopmagic.hardware.calibrate import local_device
+
+    monkeypatch.setenv("FLOPMAGIC_CACHE_DIR", str(tmp_path))
+    here = local_device(quick=True)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    est = flopmagic.estimate(model, hardware=here, input_shape=(16, 256), samples=1600, measure=True, repeats=3)
+    measured = est["measured MFU (training step)"]
+    assert 0 < measured.value <= 1 and measured.inputs["device"] == "local"
+    time_est = est["training time"]
+    assert time_est.inputs["MFU"] == measured.value
+    assert str(time_est.inputs["MFU from"]).startswith("measured on local")
+    # 1600 samples / batch 16 = 100 steps on one device
+    assert time_est.inputs["steps"] == 100
+    assert any(item.name.startswith("measured serving throughput at batch 16") for item in est.items)

@@ -427,6 +427,8 @@ def estimate(
     training-time estimate needs it). ``mfu``: the utilisation to assume; without it,
     ``measure=True`` times a training step here, else the roofline's bound is used.
     ``batch_sizes``: serving batch sizes (default the input's batch).
+    With ``measure``, MFU is measured against this machine's calibrated peak (``local``
+    or ``local-cuda``) and applied to ``hardware``: stated in the estimate's notes.
     """
     from ..api import profile as run_profile
 
@@ -481,8 +483,18 @@ def estimate(
         from .timing import time_model, utilisation
 
         timing = time_model(model, inputs_at(input_shape), training=True, repeats=repeats, warmup=warmup, layers=False)
-        used = utilisation(train, timing, dev, key)
-        mfu, mfu_source = used.mfu, f"measured: {used.latency_s * 1e3:.3f} ms per training step on {timing.accelerator}"
+        # the utilisation of the machine that ran it: the target's peak would mix two machines
+        here = (
+            dev
+            if dev.name.startswith("local")
+            else get_device("local-cuda" if timing.accelerator == "cuda" else "local")
+        )
+        used = utilisation(train, timing, here, key)
+        mfu = min(used.mfu, 1.0)
+        mfu_source = f"measured on {here.name}: {used.latency_s * 1e3:.3f} ms per training step"
+        notes: tuple[str, ...] = ()
+        if here is not dev:
+            notes = (f"measured on {here.name} and assumed to carry over to {dev.name}",)
         items.append(
             Estimate(
                 "measured MFU (training step)",
@@ -493,8 +505,9 @@ def estimate(
                     "counted FLOPs": used.flops,
                     "latency_s": used.latency_s,
                     "peak_flops": used.peak_flops,
-                    "device": dev.name,
+                    "device": here.name,
                 },
+                notes,
             )
         )
     if mfu is None:
@@ -538,7 +551,7 @@ def estimate(
             )
             items.append(
                 Estimate(
-                    f"measured serving throughput at batch {b}",
+                    f"measured serving throughput at batch {b} (this machine, {timing.accelerator})",
                     b / timing.latency_s,
                     "queries/s",
                     "QPS = batch / measured median latency",
