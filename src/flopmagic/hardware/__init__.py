@@ -9,9 +9,11 @@ the functions that run a model: :func:`time_model`, :func:`estimate` with a mode
 
 from __future__ import annotations
 
+from .calibrate import Calibration, calibrate, local_device
 from .catalogue import DTYPE_BYTES, DTYPES, Device, bytes_per_element, custom_device, devices, get_device
 from .estimates import OPTIMIZERS, PRECISIONS, STATE_BYTES, Estimate, Estimates, estimate
 from .roofline import LayerTime, OpTime, Roofline, roofline
+from .timing import LayerUtilisation, Timing, Utilisation, time_model, utilisation
 from .traffic import ASSUMPTION, FUSED_ASSUMPTION, OpBytes, op_bytes
 
 __all__ = [
@@ -22,18 +24,26 @@ __all__ = [
     "OPTIMIZERS",
     "PRECISIONS",
     "STATE_BYTES",
+    "Calibration",
     "Device",
     "Estimate",
     "Estimates",
     "LayerTime",
+    "LayerUtilisation",
     "OpBytes",
     "OpTime",
     "Roofline",
+    "Timing",
+    "Utilisation",
     "bytes_per_element",
+    "calibrate",
     "custom_device",
     "devices",
     "estimate",
     "get_device",
+    "local_device",
     "op_bytes",
     "roofline",
+    "time_model",
+    "utilisation",
 ]
