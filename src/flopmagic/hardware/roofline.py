@@ -123,6 +123,7 @@ class Roofline:
     peak_op_bytes: int  # the largest single op's inputs + outputs
     assumption: str
     notes: tuple[str, ...] = field(default=())
+    stored_param_bytes: Mapping[str, int] = field(default_factory=dict)  # the model's own, per dtype
 
     @property
     def bound(self) -> Bound:
@@ -159,6 +160,7 @@ class Roofline:
             "weight_bytes": self.weight_bytes,
             "io_bytes": self.io_bytes,
             "param_bytes": self.param_bytes,
+            "stored_param_bytes": dict(self.stored_param_bytes),
             "activation_bytes": self.activation_bytes,
             "peak_op_bytes": self.peak_op_bytes,
             "fused": self.fused,
@@ -313,6 +315,7 @@ def roofline(
         peak_op_bytes=largest,
         assumption=FUSED_ASSUMPTION if fused else ASSUMPTION,
         notes=tuple(notes),
+        stored_param_bytes=dict(profile.param_bytes),
     )
 
 

@@ -47,7 +47,15 @@ def summary_lines(r: Roofline) -> list[tuple[str, str]]:
         ),
         (
             "Memory",
-            f"params {format_count(r.param_bytes, 'B', binary=True)} at {r.dtype}; activations produced "
+            f"params {format_count(r.param_bytes, 'B', binary=True)} at {r.dtype}"
+            + (
+                " (stored: "
+                + ", ".join(f"{format_count(b, 'B', binary=True)} {d}" for d, b in sorted(r.stored_param_bytes.items()))
+                + ")"
+                if r.stored_param_bytes
+                else ""
+            )
+            + f"; activations produced "
             f"{format_count(r.activation_bytes, 'B', binary=True)}; largest op in+out "
             f"{format_count(r.peak_op_bytes, 'B', binary=True)}",
         ),
