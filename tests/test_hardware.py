@@ -355,6 +355,8 @@ def test_profile_cli_hardware_json_and_errors(capsys) -> None:  # type: ignore[n
     assert "known devices" in capsys.readouterr().err
     assert main(["profile", "torchvision:resnet18", "--device", "meta", "--fused"], out=io.StringIO()) == 2
     assert "--hardware" in capsys.readouterr().err
+    assert main([*args, "--format", "csv"], out=io.StringIO()) == 2  # no prose appended to a CSV
+    assert "--format table, markdown or json" in capsys.readouterr().err
     mine = io.StringIO()
     base = ["profile", "torchvision:resnet18", "--device", "meta", "--format", "json"]
     assert main([*base, "--peak-tflops", "100", "--bandwidth-gbs", "1000"], out=mine) == 0

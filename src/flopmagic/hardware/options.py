@@ -247,6 +247,8 @@ def hardware_sections(args: argparse.Namespace, result: ModelProfile) -> tuple[d
     asked = args.hardware or args.peak_tflops is not None or args.bandwidth_gbs is not None
     if args.fused and not asked:
         raise HardwareError("--fused is a roofline option: name a device with --hardware")
+    if (asked or args.time_it) and getattr(args, "format", "table") == "csv":
+        raise HardwareError("--hardware and --time add tables of their own: use --format table, markdown or json")
     if asked:
         from .roofline import roofline
 
@@ -256,6 +258,8 @@ def hardware_sections(args: argparse.Namespace, result: ModelProfile) -> tuple[d
         text.append(r.to_text(top=args.slowest))
     if args.time_it:
         text.append(_time(args, result, json_part))
+    if getattr(args, "format", "table") == "markdown":
+        text = [f"```text\n{block}\n```" for block in text]
     return json_part, text
 
 
