@@ -20,8 +20,9 @@ from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
 from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
-from .errors import FlopmagicError, OptionError, ProfilingError, SpecError
+from .errors import FlopmagicError, HardwareError, OptionError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
+from .hardware import estimate
 from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
 from .surveys import Survey, SurveyRow, survey
@@ -34,6 +35,7 @@ __all__ = [
     "Convention",
     "Cost",
     "FlopmagicError",
+    "HardwareError",
     "LayerInfo",
     "ModelProfile",
     "OpRecord",
@@ -53,6 +55,7 @@ __all__ = [
     "audit",
     "compare",
     "conventions",
+    "estimate",
     "format_count",
     "formula",
     "get_convention",

@@ -1,4 +1,4 @@
-"""The ``flopmagic`` command line: ``profile``, ``compare`` and ``audit`` over the same core.
+"""The ``flopmagic`` command line: ``profile``, ``compare``, ``audit`` and ``estimate`` over the same core.
 
 Only this module and the IPython magic print; the library returns data.
 Errors print one line naming the problem and the fix, and exit with status 2.
@@ -43,11 +43,23 @@ def _profile_spec(args: argparse.Namespace, spec: str) -> ModelProfile:
 
 
 def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
+    from .hardware.commands import hardware_sections
+
     if args.receptive_field and args.by != "layer":
         raise FlopmagicError("--receptive-field is a per-layer column: use it with --by layer")
     result = _profile_spec(args, args.spec)
     view = {"by": args.by, "depth": args.depth, "unit": args.unit, "top": args.top}
-    _render(result, args, out, receptive_field=args.receptive_field, **view)
+    hardware_json, hardware_text = hardware_sections(args, result)  # --hardware, --time: empty if not asked
+    if args.format == "json" and hardware_json:
+        from .render import render
+
+        data = json.loads(render(result, "json", receptive_field=args.receptive_field, **view))
+        data.update(hardware_json)
+        json.dump(data, out, indent=2)
+        out.write("\n")
+    else:
+        _render(result, args, out, receptive_field=args.receptive_field, **view)
+        out.writelines("\n" + block + "\n" for block in hardware_text)
     return 0
 
 
@@ -193,7 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_arguments(s, "survey")
     s.set_defaults(handler=_cmd_survey)
+
+    e = sub.add_parser("estimate", help="training time, serving throughput and memory to train, with formulas")
+    e.add_argument("spec", help="a PyTorch model spec (torchvision:NAME, transformers:CLASS, package.module:factory)")
+    options.add_arguments(e, "estimate")
+    e.set_defaults(handler=_cmd_estimate)
     return parser
+
+
+def _cmd_estimate(args: argparse.Namespace, out: TextIO) -> int:
+    from .hardware.commands import cmd_estimate
+
+    return cmd_estimate(args, out)
 
 
 def _cmd_survey(args: argparse.Namespace, out: TextIO) -> int:

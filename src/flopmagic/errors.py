@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FlopmagicError", "OptionError", "ProfilingError", "SpecError"]
+__all__ = ["FlopmagicError", "HardwareError", "OptionError", "ProfilingError", "SpecError"]
 
 
 class FlopmagicError(Exception):
@@ -20,3 +20,7 @@ class OptionError(ProfilingError, ValueError):
 
 class SpecError(FlopmagicError):
     """A model spec (``torchvision:resnet50``, a path, ``pkg.mod:factory``) cannot be resolved."""
+
+
+class HardwareError(FlopmagicError):
+    """A device, dtype or hardware figure is unknown or unusable (names the known ones)."""

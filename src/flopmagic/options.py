@@ -57,6 +57,8 @@ class Option:
     ``error`` is the :class:`~flopmagic.errors.OptionError` subclass a bad value raises;
     ``checked_by_api=False`` leaves an API value to the adapter (each framework accepts
     its own devices), while the CLI and the magic still offer only ``choices``.
+    ``check`` says what is wrong with a value (None: nothing), for bounds that
+    ``choices`` and ``minimum`` cannot state (a positive float, a fraction).
     """
 
     name: str
@@ -74,6 +76,7 @@ class Option:
     api_name: str = ""
     error: type[OptionError] = OptionError
     checked_by_api: bool = True
+    check: Callable[[Any], str | None] | None = None
 
     @property
     def spelling(self) -> str:
@@ -95,6 +98,8 @@ class Option:
             return f"choose one of: {', '.join(accepted)}"
         if self.minimum is not None and (not isinstance(value, int) or value < self.minimum):
             return f"must be at least {self.minimum}"
+        if self.check is not None:
+            return self.check(value)
         return None
 
 
@@ -136,6 +141,26 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _positive(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and value != float("inf")
+    return None if ok else f"must be a positive number, got {value!r}"
+
+
+def _fraction(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+    return None if ok else f"must be in (0, 1], got {value!r}"
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(f"--batch-sizes: write batch sizes as 1,8,32, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise OptionError(f"--batch-sizes: batch sizes must be at least 1, got {text!r}")
+    return values
+
+
 def _on(*surfaces: str) -> frozenset[str]:
     return frozenset(surfaces)
 
@@ -153,7 +178,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "input_shape",
         "input shape(s) of random inputs, e.g. 1x3x224x224 (several: 1x3x8x8,1x10)",
-        _on(*RUN, "magic", "api.profile"),
+        _on(*RUN, "estimate", "magic", "api.profile"),
         metavar="SHAPE",
         parse=_shape,
     ),
@@ -289,6 +314,120 @@ OPTIONS: tuple[Option, ...] = (
         choices=("meta", "cpu"),
     ),
     Option("quiet", "no progress bar", _on("survey"), value_type=bool, default=False, switch=True),
+    # -- hardware: roofline, measured utilisation, estimates --------------------------------------
+    Option(
+        "hardware",
+        "device for the roofline: a catalogue name (h100-sxm, a100-80gb, t4, ...) or 'local' (calibrated here)",
+        _on("profile", "estimate", "api.estimate"),
+        metavar="DEVICE",
+    ),
+    Option(
+        "dtype",
+        "dtype of every tensor and of the peak: fp64, fp32, tf32, bf16, fp16, fp8, int8 (default: the parameters')",
+        _on("profile", "estimate", "api.estimate"),
+    ),
+    Option(
+        "peak_tflops",
+        "dense peak TFLOPS at --dtype (overrides --hardware's)",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=float,
+        check=_positive,
+    ),
+    Option(
+        "bandwidth_gbs",
+        "memory bandwidth in GB/s (overrides --hardware's)",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=float,
+        check=_positive,
+    ),
+    Option(
+        "fused",
+        "roofline bytes of the fused view: weights + model inputs/outputs only",
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
+    ),
+    Option(
+        "slowest",
+        "rows in the roofline's slowest-layers table (default 10)",
+        _on("profile"),
+        value_type=int,
+        default=10,
+        minimum=1,
+    ),
+    Option(
+        "time_it",
+        "run the model (warm-up, repeats, synchronised) and report latency, achieved FLOP/s and MFU",
+        _on("profile"),
+        value_type=bool,
+        default=False,
+        switch=True,
+        flag="--time",
+    ),
+    Option(
+        "repeats",
+        "timed runs for --time (after 2 warm-up runs) and --measure",
+        _on("profile", "estimate", "api.estimate"),
+        value_type=int,
+        default=10,
+        minimum=1,
+    ),
+    Option(
+        "samples",
+        "training samples per epoch (for the training-time estimate)",
+        _on("estimate", "api.estimate"),
+        value_type=float,
+        check=_positive,
+    ),
+    Option(
+        "epochs", "epochs (default 1)", _on("estimate", "api.estimate"), value_type=float, default=1.0, check=_positive
+    ),
+    Option(
+        "devices",
+        "data-parallel devices (default 1)",
+        _on("estimate", "api.estimate"),
+        value_type=int,
+        default=1,
+        minimum=1,
+    ),
+    Option(
+        "mfu",
+        "model FLOPs utilisation to assume, e.g. 0.4 (default: measured with --measure, else the roofline's)",
+        _on("estimate", "api.estimate"),
+        value_type=float,
+        check=_fraction,
+    ),
+    Option(
+        "optimizer",
+        "optimizer for step FLOPs and state memory",
+        _on("estimate", "api.estimate"),
+        default="adam",
+        choices=("sgd", "sgd-momentum", "adam", "adamw"),
+    ),
+    Option(
+        "precision",
+        "training precision for memory (mixed: 16-bit weights and grads + fp32 master)",
+        _on("estimate", "api.estimate"),
+        default="mixed",
+        choices=("fp32", "mixed", "bf16"),
+    ),
+    Option(
+        "batch_sizes",
+        "serving batch sizes, e.g. 1,8,32 (default: the input's batch)",
+        _on("estimate", "api.estimate"),
+        metavar="N,...",
+        parse=_batch_sizes,
+    ),
+    Option(
+        "measure",
+        "time a training step and serving runs on this machine (MFU, QPS)",
+        _on("estimate", "api.estimate"),
+        value_type=bool,
+        default=False,
+        switch=True,
+    ),
+    Option("format", "output format", _on("estimate"), default="table", choices=("table", "json")),
     # -- audits ---------------------------------------------------------------------------------
     Option(
         "claim",

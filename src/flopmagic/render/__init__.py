@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from .audit import render_verdict_html, render_verdict_text, verdict_table
 from .compare import comparison_table, render_comparison_html, render_comparison_text
 from .csv import render_table_csv
+from .estimates import render_estimates_html, render_estimates_text
 from .html import STYLE, render_profile_html, render_table_html
 from .markdown import render_profile_markdown, render_table_markdown
 from .report import render_report_csv, render_report_html, render_report_markdown, render_report_text
+from .roofline import render_roofline_html, render_roofline_text, roofline_table
 from .survey import render_survey_csv, render_survey_html, render_survey_markdown, render_survey_text
 from .tables import Table, Unit, profile_table, shape_text, totals_lines
 from .text import render_profile_text, render_table_text
@@ -118,6 +120,18 @@ _RENDERERS: dict[str, dict[Format, Callable[..., str]]] = {
         "html": _ignore_view(render_report_html),
         "markdown": _ignore_view(render_report_markdown),
         "csv": _ignore_view(render_report_csv),
+        "json": _to_json,
+    },
+    "roofline": {
+        "text": render_roofline_text,
+        "html": render_roofline_html,
+        "markdown": lambda r, top=10, **_: render_table_markdown(roofline_table(r, top)),
+        "csv": lambda r, top=10, **_: render_table_csv(roofline_table(r, top)),
+        "json": _to_json,
+    },
+    "estimates": {
+        "text": render_estimates_text,
+        "html": render_estimates_html,
         "json": _to_json,
     },
     "survey": {
