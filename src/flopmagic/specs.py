@@ -5,13 +5,20 @@
   downloading anything: weights are random);
 - ``keras:ResNet50`` (any ``keras.applications`` name, ``weights=None``);
 - ``transformers:GPT2LMHeadModel`` (default config, random weights, ``input_ids`` of shape 1x128);
+  ``transformers:GPT2LMHeadModel(n_layer=96,n_embd=12288,n_head=96,n_positions=2048)`` overrides
+  config fields (values are Python literals, read with ``ast.literal_eval``, never evaluated), and
+  ``transformers:CLASS@config.json`` reads a Hugging Face ``config.json`` as data (both combine:
+  ``CLASS@config.json(n_layer=2)``);
 - a path to an ``.onnx`` file;
 - ``package.module:factory`` for any callable returning a model.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import importlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +27,21 @@ from typing import Any
 from .adapters import Framework, detect_framework
 from .errors import SpecError
 
-__all__ = ["LoadedModel", "architecture_key", "load_spec", "parse_input_shape"]
+__all__ = [
+    "DATA_SPEC_PREFIXES",
+    "LoadedModel",
+    "architecture_key",
+    "is_data_spec",
+    "load_spec",
+    "parse_config_overrides",
+    "parse_input_shape",
+]
+
+# Specs that name a model by data only: building them runs no code named by the spec.
+DATA_SPEC_PREFIXES = ("torchvision", "keras", "transformers")
+# Config overrides and config files are read as data, within these sizes.
+MAX_OVERRIDES_CHARS = 4096
+MAX_CONFIG_BYTES = 1 << 20
 
 InputMaker = Callable[[Any], Any]
 
@@ -148,26 +169,119 @@ def build_torch_model(build: Callable[[], Any], device: str | None) -> Any:
         module_cls.register_buffer = register_buffer  # type: ignore[method-assign]
 
 
+def parse_config_overrides(text: str, spec: str = "") -> dict[str, Any]:
+    """``"n_layer=96, n_embd=12288, activation_function='gelu_new'"`` -> a dict.
+
+    Values are Python literals (ints, floats, bools, None, strings, lists, dicts)
+    read with :func:`ast.literal_eval`; a bare word is a string (``act=gelu``).
+    Nothing is evaluated or imported.
+
+    Raises:
+        SpecError: not ``key=value`` pairs of literals; the message shows the form.
+    """
+    where = f" in {spec[:200]!r}" if spec else ""
+    form = "write key=value pairs of literals, e.g. transformers:GPT2LMHeadModel(n_layer=2,n_embd=256)"
+    if len(text) > MAX_OVERRIDES_CHARS:
+        raise SpecError(f"config overrides{where} are longer than {MAX_OVERRIDES_CHARS} characters")
+    try:
+        tree = ast.parse(f"_({text})", mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SpecError(f"cannot read config overrides {text[:200]!r}{where}: {form}") from None
+    call = tree.body
+    if not isinstance(call, ast.Call) or call.args or any(k.arg is None for k in call.keywords):
+        raise SpecError(f"cannot read config overrides {text[:200]!r}{where}: {form}")
+    overrides: dict[str, Any] = {}
+    for keyword in call.keywords:
+        assert keyword.arg is not None
+        node = keyword.value
+        if isinstance(node, ast.Name):  # a bare word: a string
+            overrides[keyword.arg] = node.id
+            continue
+        try:
+            overrides[keyword.arg] = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+            raise SpecError(
+                f"config override {keyword.arg}={ast.get_source_segment(f'_({text})', node) or '?'}{where} "
+                f"is not a literal: {form}"
+            ) from None
+    return overrides
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A Hugging Face ``config.json``, read as JSON data (nothing is imported or run).
+
+    Raises:
+        SpecError: missing, too large, not JSON, or not a JSON object.
+    """
+    if not os.path.isfile(path):
+        raise SpecError(f"no such config file: {path[:200]!r}")
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise SpecError(f"config file {path[:200]!r} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise SpecError(f"config file {path[:200]!r} is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"config file {path[:200]!r} must hold a JSON object of config fields")
+    return data
+
+
+def split_transformers_spec(name: str) -> tuple[str, str | None, dict[str, Any]]:
+    """``"CLASS@config.json(k=v)"`` -> ("CLASS", "config.json", {"k": v})."""
+    head, paren, rest = name.partition("(")
+    overrides: dict[str, Any] = {}
+    if paren:
+        if not rest.rstrip().endswith(")"):
+            raise SpecError(f"unbalanced parentheses in transformers:{name[:200]!r}: write CLASS(key=value,...)")
+        overrides = parse_config_overrides(rest.rstrip()[:-1], f"transformers:{name}")
+    cls_name, at, config_path = head.strip().partition("@")
+    return cls_name.strip(), (config_path.strip() or None) if at else None, overrides
+
+
 def _transformers(name: str, device: str | None) -> LoadedModel:
     import torch
 
+    cls_name, config_path, overrides = split_transformers_spec(name)
     try:
         import transformers
     except ImportError as error:
         raise SpecError("transformers: specs need the transformers package: pip install transformers") from error
-    cls = getattr(transformers, name, None)
+    cls = getattr(transformers, cls_name, None)
     if cls is None or not hasattr(cls, "config_class"):
         raise SpecError(
-            f"transformers has no model class {name!r}; use a class name such as BertModel or GPT2LMHeadModel"
+            f"transformers has no model class {cls_name!r}; use a class name such as BertModel or GPT2LMHeadModel"
         )
-    config = cls.config_class()
-    model = build_torch_model(lambda: cls(config), device)
+    try:
+        if config_path is not None:
+            config = cls.config_class.from_dict(read_config_file(config_path))
+        else:
+            config = cls.config_class()
+    except SpecError:
+        raise
+    except Exception as error:  # the config class rejected the file's values
+        raise SpecError(f"{cls_name}: cannot build its config: {str(error)[:200]}") from None
+    attribute_map = getattr(config, "attribute_map", {}) or {}
+    for key, value in overrides.items():
+        if not hasattr(config, key) and key not in attribute_map:
+            close = difflib.get_close_matches(key, [k for k in config.to_dict() if isinstance(k, str)], n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise SpecError(f"{type(config).__name__} has no field {key!r}{hint}: a typo would be ignored silently")
+        try:
+            setattr(config, key, value)
+        except Exception as error:
+            raise SpecError(f"{type(config).__name__}: cannot set {key}={value!r}: {str(error)[:200]}") from None
+    try:
+        model = build_torch_model(lambda: cls(config), device)
+    except (ValueError, TypeError, AttributeError, AssertionError) as error:
+        raise SpecError(f"cannot build {cls_name} with this config: {str(error)[:200]}") from None
     model.eval()
+    label = cls_name if not (overrides or config_path) else name
 
     def make(shape: Any) -> Any:
         return {"input_ids": torch.zeros(tuple(shape), dtype=torch.long, device=device or "cpu")}
 
-    return LoadedModel(model, "torch", name, (1, 128), make, "int64")
+    return LoadedModel(model, "torch", label, (1, 128), make, "int64")
 
 
 def _keras(name: str, device: str | None) -> LoadedModel:
@@ -239,6 +353,17 @@ def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     raise SpecError(
         f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory"
     )
+
+
+def is_data_spec(spec: str) -> bool:
+    """Whether ``spec`` names a model by data only (``torchvision:``, ``keras:``,
+    ``transformers:`` with config overrides, an ``.onnx`` path), as opposed to
+    ``package.module:factory``, which imports and calls code."""
+    text = spec.strip()
+    if text.lower().endswith(".onnx"):
+        return True
+    prefix, sep, rest = text.partition(":")
+    return bool(sep and rest) and prefix in DATA_SPEC_PREFIXES
 
 
 def architecture_key(spec: str) -> tuple[Any, ...]:
