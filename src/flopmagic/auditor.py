@@ -68,6 +68,9 @@ ACCEPTED_FORMS = (
 )
 # A claim is a short string; anything longer is quoted only this far in errors.
 QUOTE_CHARS = 200
+# Claimed counts outside this range are not counts of anything (and would over- or
+# underflow when read with a binary prefix or compared).
+MIN_CLAIM, MAX_CLAIM = 1e-3, 1e300
 
 
 class ClaimError(FlopmagicError):
@@ -106,7 +109,18 @@ def parse_claim(text: object, *, binary: bool = False, what: str = "claim") -> P
         raise ClaimError(f"cannot read {what} {quote(text)}; accepted forms: {ACCEPTED_FORMS}") from None
     if not math.isfinite(parsed.value) or parsed.value <= 0:
         raise ClaimError(f"{what} {quote(text)} is not a finite count above zero; accepted forms: {ACCEPTED_FORMS}")
+    if not MIN_CLAIM <= parsed.value <= MAX_CLAIM:
+        raise ClaimError(
+            f"{what} {quote(text)} is outside {MIN_CLAIM:g} to {MAX_CLAIM:g}: not a count of anything; "
+            f"accepted forms: {ACCEPTED_FORMS}"
+        )
     return parsed
+
+
+def distance(relative_error: float) -> float:
+    """How far a reading is, as |log(claim / reading)| (inf when the ratio is not positive)."""
+    ratio = 1 + relative_error
+    return abs(math.log(ratio)) if ratio > 0 and math.isfinite(ratio) else math.inf
 
 
 # Tools and papers differ by bias, normalisation and pooling terms: about 1% on CNNs.
@@ -194,9 +208,10 @@ class Verdict:
     @property
     def measured_vs_claim(self) -> float | None:
         """The matched (or nearest) reading relative to the claim: measured / claim - 1."""
-        if self.kind == "no-compute" or self.hypothesis is None:
+        ratio = 1 + self.relative_error
+        if self.kind == "no-compute" or self.hypothesis is None or not ratio > 0 or not math.isfinite(ratio):
             return None
-        return 1 / (1 + self.relative_error) - 1
+        return 1 / ratio - 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -425,7 +440,7 @@ def _pick(rows: Sequence[Reading], precision: float, order: dict[str, int]) -> R
     inside = [c for c in rows if abs(c.relative_error) <= precision]
     if inside:
         return min(inside, key=lambda c: (order[c.hypothesis.name], c.binary))
-    return min(rows, key=lambda c: (round(abs(math.log1p(c.relative_error)), 6), order[c.hypothesis.name]))
+    return min(rows, key=lambda c: (round(distance(c.relative_error), 6), order[c.hypothesis.name]))
 
 
 def _param_readings(profile: ModelProfile) -> dict[str, int]:
@@ -469,7 +484,7 @@ def _audit_params(claim_text: str, profile: ModelProfile, tolerance: float) -> P
     binary_all = [
         Reading(c.hypothesis, True, claim.value * _binary_factor(claim) / c.hypothesis.value - 1) for c in decimal
     ]
-    nearest = tuple(sorted(decimal + binary_all, key=lambda c: abs(math.log1p(c.relative_error)))[:3])
+    nearest = tuple(sorted(decimal + binary_all, key=lambda c: distance(c.relative_error))[:3])
     best = _pick(decimal, precision, order)
     if abs(best.relative_error) > limit:
         # A binary reading (1 M = 2^20) is evidence about the compute claim too, so it
@@ -522,7 +537,7 @@ def _params_only_verdict(params: ParamsVerdict, label: str, source: str, toleran
 
 
 def _nearest(comparisons: Sequence[Reading], count: int = 3) -> tuple[Reading, ...]:
-    ranked = sorted(comparisons, key=lambda c: abs(math.log1p(c.relative_error)))
+    ranked = sorted(comparisons, key=lambda c: distance(c.relative_error))
     return tuple(ranked[:count])
 
 

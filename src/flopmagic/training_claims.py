@@ -34,6 +34,7 @@ from .auditor import (
     _pick,
     _precision,
     describe_reading,
+    distance,
     head_layer,
     parse_claim,
     quote,
@@ -64,6 +65,11 @@ ATTENTION_OPS = frozenset(
     {"attention", "attention_backward", "multi_head_attention", "softmax", "softmax_backward", "log_softmax"}
 )
 RATE_FORMS = "a finite number above zero, e.g. '238.3K tokens/s', '2.383e5', '1,000 samples/s'"
+
+
+def _flops(value: float) -> str:
+    """Training totals are beyond SI prefixes people read: 3.143e+23 FLOPs."""
+    return f"{value:.4g} FLOPs" if value >= 1e18 else format_count(value, "FLOPs")
 
 
 def parse_training_claim(text: object) -> ParsedQuantity:
@@ -300,10 +306,10 @@ def audit_training(
         terms = {}
     best, comparisons = _choose(parsed, [full, other], tolerance)
     nearest = tuple(_nearest(comparisons))
-    traced_text = format_count(traced * scale, "FLOPs")
+    traced_text = _flops(traced * scale)
     if best is None:
         kind: VerdictKind = "mismatch"
-        best = min(comparisons, key=lambda c: abs(math.log1p(c.relative_error)))
+        best = min(comparisons, key=lambda c: distance(c.relative_error))
         head = f"mismatch: no reading explains {parsed.text!r}; nearest readings: " + "; ".join(
             describe_reading(c) for c in nearest
         )
@@ -317,16 +323,13 @@ def audit_training(
             kind = "macs-as-flops"
         else:
             kind = "consistent"
-        head = (
-            f"{kind}: the claim used {h.name} ({h.description}: {format_count(h.value, 'FLOPs')}, "
-            f"{best.relative_error:+.2%})"
-        )
+        head = f"{kind}: the claim used {h.name} ({h.description}: {_flops(h.value)}, {best.relative_error:+.2%})"
     if unit == "token":
         six = 6 * n * total
         parts = ", ".join(f"{k} {v / (6 * n):+.2%}" for k, v in terms.items() if abs(v) / (6 * n) >= 0.00005)
         head += (
             f"; traced forward + backward: {traced_text} ({traced * scale / six - 1:+.1%} vs 6ND "
-            f"{format_count(six, 'FLOPs')}; per term vs 6N: {parts}); the claim is "
+            f"{_flops(six)}; per term vs 6N: {parts}); the claim is "
             f"{parsed.value / six - 1:+.1%} from 6ND and {parsed.value / (traced * scale) - 1:+.1%} from the traced count"
         )
     else:
@@ -483,7 +486,7 @@ def audit_utilisation(
     nearest = tuple(_nearest(comparisons))
     if best is None:
         kind: VerdictKind = "mismatch"
-        best = min(comparisons, key=lambda c: abs(math.log1p(c.relative_error)))
+        best = min(comparisons, key=lambda c: distance(c.relative_error))
         message = f"mismatch: no reading gives {parsed.text!r}; nearest readings: " + "; ".join(
             f"{c.hypothesis.name}: {c.hypothesis.value:.1%} ({c.relative_error:+.1%})" for c in nearest
         )
