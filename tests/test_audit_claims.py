@@ -116,7 +116,7 @@ def test_unsafe_yaml_and_oversized_files_are_refused(tmp_path):
     big.write_bytes(b"#" * (5 << 20))
     with pytest.raises(ClaimsFileError, match="larger than"):
         load_claims(big)
-    with pytest.raises(ClaimsFileError, match="nested too deeply|not valid YAML"):
+    with pytest.raises(ClaimsFileError, match=r"nested too deeply|not valid YAML"):
         parse_claims_text("[" * 50_000)
 
 
@@ -278,7 +278,7 @@ def test_model_names_resolve_to_specs():
     assert resolve_model_name("ViT-B/16") == "torchvision:vit_b_16"
     assert resolve_model_name("MobileNetV2") == "torchvision:mobilenet_v2"
     assert resolve_model_name("My Net", {"My Net": "keras:ResNet50"}) == "keras:ResNet50"
-    with pytest.raises(ClaimError, match='--map "AmoebaNet-A=torchvision:..."'):
+    with pytest.raises(ClaimError, match=re.escape('--map "AmoebaNet-A=torchvision:..."')):
         resolve_model_name("AmoebaNet-A")
 
 
@@ -329,9 +329,9 @@ def test_config_overrides_are_literals_never_code():
         "y": True,
     }
     for bad in ("n_layer=__import__('os').abort()", "n_layer=2+2", "2", "**kw", "n_layer=(lambda: 1)()"):
-        with pytest.raises(SpecError, match="literal|key=value"):
+        with pytest.raises(SpecError, match=r"literal|key=value"):
             parse_config_overrides(bad)
-    with pytest.raises(SpecError, match="has no field 'n_layers'.*did you mean n_layer"):
+    with pytest.raises(SpecError, match=r"has no field 'n_layers'.*did you mean n_layer"):
         load_spec("transformers:GPT2LMHeadModel(n_layers=2)", device="meta")
 
 
