@@ -74,7 +74,7 @@ def test_relative_onnx_paths_are_read_from_the_files_folder(tmp_path):
     assert load_claims(path)[0].model == str(tmp_path / "models" / "net.onnx")
 
 
-def test_a_yaml_alias_bomb_is_one_line_fast_and_small():
+def test_a_yaml_alias_bomb_is_one_line_fast_and_small(tmp_path):
     # ~400 bytes that expand to 10^9 strings if aliases are followed (the "billion laughs").
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i, name in enumerate("bcdefghi"):
@@ -86,8 +86,10 @@ def test_a_yaml_alias_bomb_is_one_line_fast_and_small():
     tracemalloc.start()
     started = time.perf_counter()
     try:
+        path = tmp_path / "bomb.yaml"
+        path.write_text(bomb)
         with pytest.raises(ClaimsFileError) as info:
-            parse_claims_text(bomb, "bomb.yaml")
+            load_claims(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -491,6 +493,13 @@ def test_mfu_readings_throughput_scope_hardware_flops_and_consistent(small_train
     # hardware FLOPs (a recomputed forward) reported as MFU
     hardware = (per_token + forward) * 2e9 * 8 / (8 * H100_DENSE * 1e12)
     assert audit_utilisation(small_training, mfu=f"{hardware * 100:.3g}%", **common).kind == "hardware-flops"
+    # 6N instead of the traced count: for this small model (d = 128, 256 tokens, a 1000-word head)
+    # 6N is far below the traced FLOPs per token; the verdict names 6n, and recomputes both
+    six_n = 6 * small_training.params * 2e9 * 8 / (8 * H100_DENSE * 1e12)
+    assert abs(six_n / right - 1) > 0.05
+    verdict = audit_utilisation(small_training, mfu=f"{six_n * 100:.3g}%", **common)
+    assert (verdict.kind, verdict.hypothesis) == ("consistent", "6n, dense peak")
+    assert verdict.details["mfu_6n"] == pytest.approx(six_n) and verdict.details["mfu_traced"] == pytest.approx(right)
     with pytest.raises(ClaimError, match="peak"):
         audit_utilisation(small_training, mfu="40%", throughput="1e5")
     with pytest.raises(ClaimError, match="percentage"):

@@ -399,14 +399,15 @@ def audit_claims(
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Progress | None = None,
     allow_code: bool = False,
-    peaks: Any = None,
+    peaks: tuple[str | None, str | None] | None = None,
 ) -> AuditResults:
     """Audit every claim and report every row: a verdict, or the reason it could
     not be audited (with its row number); one bad row never loses the others.
 
     Each model is profiled once (on meta tensors by default: no weights are needed
     to count). ``progress(done, total, claim)`` is called before each claim.
-    ``allow_code`` lets a claim's model be a ``package.module:factory`` spec.
+    ``allow_code`` lets a claim's model be a ``package.module:factory`` spec;
+    ``peaks`` (dense, sparse TFLOP/s) serve utilisation claims that state none.
     """
     from .specs import architecture_key, is_data_spec, parse_input_shape
 

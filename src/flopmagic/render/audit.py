@@ -18,7 +18,7 @@ __all__ = ["render_results", "render_verdict_html", "render_verdict_text", "resu
 
 def render_verdict_text(verdict: Verdict) -> str:
     lines = [f"{verdict.model}: claim {verdict.claim.text!r} -> {verdict.kind}", f"  {verdict.message}"]
-    if verdict.params is not None:
+    if verdict.params is not None and verdict.quantity != "params":
         lines.append(f"  params {verdict.params.claim.text!r}: {verdict.params.message}")
     lines.extend(f"  check: {cause}" for cause in verdict.causes)
     if verdict.source:
@@ -34,7 +34,11 @@ def render_verdict_html(verdict: Verdict) -> str:
         f"<td style='text-align:right'>{c.relative_error:+.1%}</td></tr>"
         for c in sorted(verdict.comparisons, key=lambda c: abs(c.relative_error))[:8]
     )
-    params = f"<p>Params {e(verdict.params.claim.text)}: {e(verdict.params.message)}</p>" if verdict.params else ""
+    params = (
+        f"<p>Params {e(verdict.params.claim.text)}: {e(verdict.params.message)}</p>"
+        if verdict.params and verdict.quantity != "params"
+        else ""
+    )
     causes = "".join(f"<li>{e(c)}</li>" for c in verdict.causes)
     return (
         f"<div class='flopmagic-audit'><p><b>{e(verdict.model)}</b>: claim <code>{e(verdict.claim.text)}</code> "
