@@ -141,6 +141,19 @@ def test_claims_that_are_not_positive_finite_counts_are_one_line_errors(claim, l
     assert "\n" not in message and "accepted forms" in message and repr(claim)[:20] in message
 
 
+def test_a_one_digit_claim_is_still_held_to_ten_percent(resnet18_meta):
+    # resnet18: 1,814,073,344 MACs, 3,628,146,688 = 2 x MACs FLOPs. "3 GFLOPs" is 17% below the
+    # FLOPs; one unit of its last digit would be 33%, but no reading further than 10% matches.
+    verdict = audit(resnet18_meta, "3 GFLOPs")
+    assert verdict.kind == "mismatch" and verdict.tolerance == pytest.approx(0.10)
+    assert audit(resnet18_meta, "4 GFLOPs").kind == "consistent"  # 3.628 G is within 10% of 4
+
+
+@pytest.fixture(scope="module")
+def resnet18_meta():
+    return flopmagic.profile("torchvision:resnet18", device="meta")
+
+
 def test_a_model_with_no_counted_compute_gets_a_verdict_saying_so():
     empty = flopmagic.profile(torch.nn.Flatten(), input_shape=(1, 3, 4, 4))
     verdict = audit(empty, "1 GFLOPs")
@@ -254,6 +267,16 @@ def test_params_excluding_the_head_is_another_scope(resnet50):
     assert verdict.kind == "other-scope" and "excluding the head" in (verdict.hypothesis or "")
 
 
+def test_compute_excluding_the_head_is_another_scope():
+    gpt2 = flopmagic.profile("transformers:GPT2LMHeadModel", device="meta")
+    # GPT-2 small at 128 tokens: 16,114,089,984 MACs, of which the LM head 128 x 768 x 50,257
+    # = 4,940,464,128; without it 11,173,625,856
+    assert gpt2.macs == 16_114_089_984
+    verdict = audit(gpt2, "11.17 GMACs")
+    assert (verdict.kind, verdict.hypothesis) == ("other-scope", "macs excluding the head")
+    assert "lm_head" in verdict.message
+
+
 def test_macs_claimed_alone_and_both(resnet50):
     assert audit(resnet50, "4.09 GMACs").kind == "consistent"
     both = audit(resnet50, "4.1 GFLOPs", "25.6M")
@@ -317,6 +340,19 @@ def test_tables_as_csv_and_pasted_text_with_a_mapping_and_bad_rows():
     assert "<table" in bundle["text/html"] and "mobilenet_v2" in bundle["text/plain"]
     results = audit_table(csv_text)
     assert results.counts == {"ok": 1, "mismatch": 0, "error": 1} and results.exit_code == 2
+
+
+def test_table_with_a_mapping_on_the_command_line(tmp_path, capsys):
+    table = tmp_path / "survey.csv"
+    table.write_text("Model,Res,GFLOPs\nResNet-50,224,4.1\nMy ResNet,224,1.8\n")
+    code, out, _ = run(["audit", "--table", str(table), "--format", "csv"], capsys)
+    assert code == 2 and "no model for the name 'My ResNet'" in out  # the other row is still audited
+    assert ",torchvision:resnet50,4.1 G FLOPs,ok,macs-as-flops," in out
+    code, out, _ = run(["audit", "--table", str(table), "--map", "My ResNet=torchvision:resnet18"], capsys)
+    # resnet18: 1,814,073,344 MACs vs 1.8 G: MACs labelled as FLOPs
+    assert code == 0 and "2 claims: 2 ok, 0 mismatch, 0 error (2 macs-as-flops)" in out
+    code, _, err = run(["audit", "--table", str(table), "--map", "nonsense"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--map" in err
 
 
 # --- model configs in specs (issue 18, item 3) -----------------------------------------------------
