@@ -373,6 +373,33 @@ def test_config_overrides_are_literals_never_code():
         load_spec("transformers:GPT2LMHeadModel(n_layers=2)", device="meta")
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.lists(
+            st.tuples(
+                st.from_regex(r"[a-z_]{1,8}", fullmatch=True),
+                st.one_of(
+                    st.integers().map(str),
+                    st.floats().map(repr),
+                    st.sampled_from(["True", "None", "'s'", "[1, 2]", "{'a': 1}", "__import__('os')", "1+1", "(", "x.y"]),
+                ),
+            ),
+            max_size=4,
+        ).map(lambda pairs: ",".join(f"{k}={v}" for k, v in pairs)),
+    )
+)
+def test_fuzz_config_overrides_give_literals_or_a_spec_error(text):
+    try:
+        overrides = parse_config_overrides(text)
+    except SpecError as error:
+        assert "\n" not in str(error)
+        return
+    for value in overrides.values():  # only data comes back
+        assert isinstance(value, (int, float, bool, str, list, dict, tuple, set, bytes, complex, type(None)))
+
+
 def test_a_config_file_is_read_as_data(tmp_path, capsys):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"n_layer": 1, "n_embd": 64, "n_head": 4, "vocab_size": 100, "n_positions": 32}))
@@ -441,6 +468,19 @@ def test_gpt3_training_compute_is_6nd(claim, gpt3_training):
     assert re.search(r"attention \+2\.[78]\d%", verdict.message)
     terms = sum(v for k, v in data["details"].items() if k.startswith("term: "))
     assert terms == pytest.approx(data["details"]["traced_flops_per_token"] - 6 * 174_604_259_328)
+
+
+def test_gpt3_training_compute_on_the_command_line(capsys):
+    code, out, _ = run(
+        ["audit", GPT3, "--device", "meta", "--input-shape", "1x2048", "--claim", "3640 PF-days",
+         "--training", "--tokens", "300e9", "--format", "json"],
+        capsys,
+    )  # fmt: skip
+    data = json.loads(out)
+    # 3640 x 8.64e19 = 3.145e23 vs 6ND = 6 x 174,604,259,328 x 300e9 = 3.143e23: +0.07%
+    assert code == 0 and (data["verdict"], data["hypothesis"]) == ("consistent", "6nd")
+    assert data["relative_error"] == pytest.approx(3640 * 8.64e19 / (6 * 174_604_259_328 * 300e9) - 1)
+    assert "traced forward + backward" in data["message"] and "per term vs 6N" in data["message"]
 
 
 def test_training_claim_readings_and_errors(gpt3_training, capsys):
