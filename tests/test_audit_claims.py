@@ -22,7 +22,8 @@ from flopmagic.claim_tables import audit_table, claims_from_table, resolve_model
 from flopmagic.claims import Claim, ClaimsFileError, audit_claims, load_claims, parse_claims_text
 from flopmagic.cli import main
 from flopmagic.errors import FlopmagicError, SpecError
-from flopmagic.specs import load_spec, parse_config_overrides
+from flopmagic.model_config import parse_config_overrides
+from flopmagic.specs import load_spec
 from flopmagic.training_claims import PF_DAY_FLOPS, audit_training, audit_utilisation
 
 EFFICIENTNET_TABLE = Path(str(resources.files("flopmagic") / "data" / "tables" / "efficientnet.md"))
@@ -383,7 +384,9 @@ def test_config_overrides_are_literals_never_code():
                 st.one_of(
                     st.integers().map(str),
                     st.floats().map(repr),
-                    st.sampled_from(["True", "None", "'s'", "[1, 2]", "{'a': 1}", "__import__('os')", "1+1", "(", "x.y"]),
+                    st.sampled_from(
+                        ["True", "None", "'s'", "[1, 2]", "{'a': 1}", "__import__('os')", "1+1", "(", "x.y"]
+                    ),
                 ),
             ),
             max_size=4,
@@ -615,6 +618,17 @@ def test_mfu_on_the_command_line(small_training, capsys):
     )  # fmt: skip
     data = json.loads(out)
     assert code == 0 and data["verdict"] == "sparse-peak"
+
+
+def test_audit_help_lists_every_option(capsys):
+    from flopmagic.audit_cli import AUDIT_OPTIONS
+
+    with pytest.raises(SystemExit) as info:
+        main(["audit", "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0  # help texts with "%" are escaped for argparse
+    for option in AUDIT_OPTIONS:
+        assert option.spelling in out
 
 
 def test_mfu_with_a_device_name_from_the_catalogue(small_training):

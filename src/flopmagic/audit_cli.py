@@ -46,63 +46,98 @@ def _mapping(items: list[str] | None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AuditOption:
-    """One option of ``flopmagic audit``: name (the argparse dest), type, default,
-    help, and how its text is validated (``parse``, applied after argparse)."""
+    """One option of ``flopmagic audit``, in the declaration form of the options table
+    (name = the argparse dest and API keyword, help, surfaces, value type, default,
+    choices, switch, flag, metavar, and ``parse``: how its text becomes the value,
+    applied after argparse). ``repeat``: the flag may be given several times."""
 
     name: str
     help: str
-    type: type = str
+    surfaces: frozenset[str] = frozenset({"audit"})
+    value_type: type = str
     default: Any = None
     choices: tuple[str, ...] | None = None
     switch: bool = False
-    repeat: bool = False
-    parse: Callable[[str], Any] | None = None
     flag: str = ""
+    metavar: str | None = None
+    parse: Callable[[str], Any] | None = None
+    repeat: bool = False
 
     @property
     def spelling(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
 
+_AUDIT = frozenset({"audit"})
 AUDIT_OPTIONS: tuple[AuditOption, ...] = (
     AuditOption(
         "claim",
         "the published number: '4.1 GFLOPs', '300M MAdds', '3.86 FLOPs(G)'; training: '3.14e23 FLOPs', '3640 PF-days'",
+        _AUDIT,
     ),
-    AuditOption("params_claim", "the published parameter count, e.g. 25.6M (alone or with --claim)"),
-    AuditOption("claims", "a YAML/CSV claims file to audit ('shipped': the claims that ship with flopmagic)"),
-    AuditOption("table", "a table of published numbers (Markdown, CSV or pasted text) to audit row by row"),
+    AuditOption("params_claim", "the published parameter count, e.g. 25.6M (alone or with --claim)", _AUDIT),
+    AuditOption(
+        "claims",
+        "a YAML/CSV claims file to audit ('shipped': the claims that ship with flopmagic)",
+        _AUDIT,
+        metavar="FILE",
+    ),
+    AuditOption(
+        "table",
+        "a table of published numbers (Markdown, CSV or pasted text) to audit row by row",
+        _AUDIT,
+        metavar="FILE",
+    ),
     AuditOption(
         "map",
         'for --table: a model name\'s spec, e.g. --map "ResNet-50=torchvision:resnet50" (repeatable)',
+        _AUDIT,
+        metavar="NAME=SPEC",
         repeat=True,
     ),
     AuditOption(
-        "allow_code", "let a claims file name package.module:factory models (imports and runs code)", switch=True
+        "allow_code",
+        "let a claims file name package.module:factory models (imports and runs code)",
+        _AUDIT,
+        value_type=bool,
+        default=False,
+        switch=True,
     ),
-    AuditOption("binary", "read the claim's prefix as a power of 2 (1 G = 2^30)", switch=True),
     AuditOption(
-        "tolerance", "relative counting tolerance on top of the claim's precision (default 0.01)", parse=_tolerance
+        "binary",
+        "read the claim's prefix as a power of 2 (1 G = 2^30)",
+        _AUDIT,
+        value_type=bool,
+        default=False,
+        switch=True,
     ),
-    AuditOption("config", "a Hugging Face config.json for a transformers: spec (read as data)"),
-    AuditOption("tokens", "training compute: tokens trained on, e.g. 300e9 (with --training)"),
-    AuditOption("samples", "training compute: samples per epoch (vision; with --epochs, --training)"),
-    AuditOption("epochs", "training compute: epochs (with --samples)"),
-    AuditOption("mfu", "utilisation: the claimed MFU, e.g. 46.2%"),
-    AuditOption("hfu", "utilisation: the claimed HFU (hardware FLOPs, with recomputation)"),
-    AuditOption("throughput", "utilisation: tokens (or samples) per second, e.g. 238.3K"),
+    AuditOption(
+        "tolerance",
+        "relative counting tolerance on top of the claim's precision (default 0.01)",
+        _AUDIT,
+        value_type=float,
+        parse=_tolerance,
+    ),
+    AuditOption("config", "a Hugging Face config.json for a transformers: spec (read as data)", _AUDIT, metavar="FILE"),
+    AuditOption("tokens", "training compute: tokens trained on, e.g. 300e9 (with --training)", _AUDIT),
+    AuditOption("samples", "training compute: samples per epoch (vision; with --epochs, --training)", _AUDIT),
+    AuditOption("epochs", "training compute: epochs (with --samples)", _AUDIT),
+    AuditOption("mfu", "utilisation: the claimed MFU, e.g. 46.2%", _AUDIT),
+    AuditOption("hfu", "utilisation: the claimed HFU (hardware FLOPs, with recomputation)", _AUDIT),
+    AuditOption("throughput", "utilisation: tokens (or samples) per second, e.g. 238.3K", _AUDIT),
     AuditOption(
         "throughput_per",
         "utilisation: the throughput is per device or global",
-        choices=("device", "global"),
+        _AUDIT,
         default="global",
+        choices=("device", "global"),
     ),
-    AuditOption("devices", "utilisation: number of devices (default 1)"),
-    AuditOption("hardware", "utilisation: the device name in the hardware catalogue, e.g. h100-sxm"),
-    AuditOption("dtype", "utilisation: the dtype of the peak, e.g. bf16"),
-    AuditOption("peak_tflops", "utilisation: the dense peak per device, in TFLOP/s (e.g. 989.4)"),
-    AuditOption("sparse_peak_tflops", "utilisation: the 2:4-sparsity peak per device, in TFLOP/s (e.g. 1979)"),
-    AuditOption("format", "output format", choices=AUDIT_FORMATS, default="table"),
+    AuditOption("devices", "utilisation: number of devices (default 1)", _AUDIT),
+    AuditOption("hardware", "utilisation: the device name in the hardware catalogue, e.g. h100-sxm", _AUDIT),
+    AuditOption("dtype", "utilisation: the dtype of the peak, e.g. bf16", _AUDIT),
+    AuditOption("peak_tflops", "utilisation: the dense peak per device, in TFLOP/s (e.g. 989.4)", _AUDIT),
+    AuditOption("sparse_peak_tflops", "utilisation: the 2:4-sparsity peak per device, in TFLOP/s (e.g. 1979)", _AUDIT),
+    AuditOption("format", "output format", _AUDIT, default="table", choices=AUDIT_FORMATS),
 )
 
 
@@ -111,12 +146,25 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="the model the claim is about (a spec, as for profile)")
     for option in AUDIT_OPTIONS:
         if option.switch:
-            parser.add_argument(option.spelling, dest=option.name, action="store_true", help=option.help)
+            parser.add_argument(
+                option.spelling, dest=option.name, action="store_true", help=option.help.replace("%", "%%")
+            )
         elif option.repeat:
-            parser.add_argument(option.spelling, dest=option.name, action="append", help=option.help)
+            parser.add_argument(
+                option.spelling,
+                dest=option.name,
+                action="append",
+                metavar=option.metavar,
+                help=option.help.replace("%", "%%"),
+            )
         else:
             parser.add_argument(
-                option.spelling, dest=option.name, choices=option.choices, default=option.default, help=option.help
+                option.spelling,
+                dest=option.name,
+                choices=option.choices,
+                default=option.default,
+                metavar=option.metavar,
+                help=option.help.replace("%", "%%"),
             )
 
 
@@ -142,16 +190,15 @@ class _Progress:
 
 def _single(args: argparse.Namespace, tolerance: float) -> Any:
     """One claim about the positional spec (the user typed it: any spec is allowed)."""
-    from .api import profile
     from .auditor import audit
-    from .specs import parse_input_shape
+    from .cli import _profile_spec  # the run options (--input-shape, --dim, --backend, ...) as profile reads them
 
     spec = args.spec
     if args.config:
         spec = _with_config(spec, args.config)
-    shape = parse_input_shape(args.input_shape) if args.input_shape else None
-    training = bool(args.training or args.tokens or args.samples or args.mfu or args.hfu)
-    measured = profile(spec, input_shape=shape, training=training, device=args.device)
+    # training compute and utilisation are measured on a training step
+    args.training = bool(args.training or args.tokens or args.samples or args.mfu or args.hfu)
+    measured = _profile_spec(args, spec)
     if args.mfu or args.hfu:
         from .training_claims import audit_utilisation
 

@@ -41,12 +41,14 @@ if TYPE_CHECKING:
     from .render.tables import Table
 
 __all__ = [
+    "DATA_SPEC_PREFIXES",
     "MAX_CLAIMS_BYTES",
     "AuditResults",
     "AuditRow",
     "Claim",
     "ClaimsFileError",
     "audit_claims",
+    "is_data_spec",
     "load_claims",
     "parse_claims_text",
     "shipped_claims_path",
@@ -57,6 +59,19 @@ Status = Literal["ok", "mismatch", "error"]
 
 # A claims file is small text; anything larger is refused before it is parsed.
 MAX_CLAIMS_BYTES = 4 << 20
+# Spec prefixes that name a model by data only: building one runs no code the spec names.
+DATA_SPEC_PREFIXES = ("torchvision", "keras", "transformers")
+
+
+def is_data_spec(spec: str) -> bool:
+    """Whether ``spec`` names a model by data only (``torchvision:``, ``keras:``,
+    ``transformers:`` with config overrides, an ``.onnx`` path), as opposed to
+    ``package.module:factory``, which imports and calls code."""
+    text = spec.strip()
+    if text.lower().endswith(".onnx"):
+        return True
+    prefix, sep, rest = text.partition(":")
+    return bool(sep and rest) and prefix in DATA_SPEC_PREFIXES
 
 
 class ClaimsFileError(ClaimError):
@@ -145,8 +160,6 @@ def _resolve_paths(spec: str, base: Path | None) -> str:
 
 
 def _claim(entry: Any, where: str, *, allow_code: bool, base: Path | None, row: int) -> Claim:
-    from .specs import is_data_spec
-
     if not isinstance(entry, dict):
         raise ClaimsFileError(f"{where}: each claim is a mapping of keys to values, got {quote(entry)}")
     unknown = sorted(str(k) for k in entry if k not in _KEYS)
@@ -409,7 +422,7 @@ def audit_claims(
     ``allow_code`` lets a claim's model be a ``package.module:factory`` spec;
     ``peaks`` (dense, sparse TFLOP/s) serve utilisation claims that state none.
     """
-    from .specs import architecture_key, is_data_spec, parse_input_shape
+    from .specs import architecture_key, parse_input_shape
 
     cache: dict[tuple[Any, ...], ModelProfile | FlopmagicError] = {}
 

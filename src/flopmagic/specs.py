@@ -15,10 +15,7 @@
 
 from __future__ import annotations
 
-import ast
-import difflib
 import importlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,21 +24,7 @@ from typing import Any
 from .adapters import Framework, detect_framework
 from .errors import SpecError
 
-__all__ = [
-    "DATA_SPEC_PREFIXES",
-    "LoadedModel",
-    "architecture_key",
-    "is_data_spec",
-    "load_spec",
-    "parse_config_overrides",
-    "parse_input_shape",
-]
-
-# Specs that name a model by data only: building them runs no code named by the spec.
-DATA_SPEC_PREFIXES = ("torchvision", "keras", "transformers")
-# Config overrides and config files are read as data, within these sizes.
-MAX_OVERRIDES_CHARS = 4096
-MAX_CONFIG_BYTES = 1 << 20
+__all__ = ["LoadedModel", "architecture_key", "load_spec", "parse_input_shape"]
 
 InputMaker = Callable[[Any], Any]
 
@@ -169,78 +152,10 @@ def build_torch_model(build: Callable[[], Any], device: str | None) -> Any:
         module_cls.register_buffer = register_buffer  # type: ignore[method-assign]
 
 
-def parse_config_overrides(text: str, spec: str = "") -> dict[str, Any]:
-    """``"n_layer=96, n_embd=12288, activation_function='gelu_new'"`` -> a dict.
-
-    Values are Python literals (ints, floats, bools, None, strings, lists, dicts)
-    read with :func:`ast.literal_eval`; a bare word is a string (``act=gelu``).
-    Nothing is evaluated or imported.
-
-    Raises:
-        SpecError: not ``key=value`` pairs of literals; the message shows the form.
-    """
-    where = f" in {spec[:200]!r}" if spec else ""
-    form = "write key=value pairs of literals, e.g. transformers:GPT2LMHeadModel(n_layer=2,n_embd=256)"
-    if len(text) > MAX_OVERRIDES_CHARS:
-        raise SpecError(f"config overrides{where} are longer than {MAX_OVERRIDES_CHARS} characters")
-    try:
-        tree = ast.parse(f"_({text})", mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise SpecError(f"cannot read config overrides {text[:200]!r}{where}: {form}") from None
-    call = tree.body
-    if not isinstance(call, ast.Call) or call.args or any(k.arg is None for k in call.keywords):
-        raise SpecError(f"cannot read config overrides {text[:200]!r}{where}: {form}")
-    overrides: dict[str, Any] = {}
-    for keyword in call.keywords:
-        assert keyword.arg is not None
-        node = keyword.value
-        if isinstance(node, ast.Name):  # a bare word: a string
-            overrides[keyword.arg] = node.id
-            continue
-        try:
-            overrides[keyword.arg] = ast.literal_eval(node)
-        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-            raise SpecError(
-                f"config override {keyword.arg}={ast.get_source_segment(f'_({text})', node) or '?'}{where} "
-                f"is not a literal: {form}"
-            ) from None
-    return overrides
-
-
-def read_config_file(path: str) -> dict[str, Any]:
-    """A Hugging Face ``config.json``, read as JSON data (nothing is imported or run).
-
-    Raises:
-        SpecError: missing, too large, not JSON, or not a JSON object.
-    """
-    if not os.path.isfile(path):
-        raise SpecError(f"no such config file: {path[:200]!r}")
-    if os.path.getsize(path) > MAX_CONFIG_BYTES:
-        raise SpecError(f"config file {path[:200]!r} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise SpecError(f"config file {path[:200]!r} is not valid JSON: {str(error)[:200]}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"config file {path[:200]!r} must hold a JSON object of config fields")
-    return data
-
-
-def split_transformers_spec(name: str) -> tuple[str, str | None, dict[str, Any]]:
-    """``"CLASS@config.json(k=v)"`` -> ("CLASS", "config.json", {"k": v})."""
-    head, paren, rest = name.partition("(")
-    overrides: dict[str, Any] = {}
-    if paren:
-        if not rest.rstrip().endswith(")"):
-            raise SpecError(f"unbalanced parentheses in transformers:{name[:200]!r}: write CLASS(key=value,...)")
-        overrides = parse_config_overrides(rest.rstrip()[:-1], f"transformers:{name}")
-    cls_name, at, config_path = head.strip().partition("@")
-    return cls_name.strip(), (config_path.strip() or None) if at else None, overrides
-
-
 def _transformers(name: str, device: str | None) -> LoadedModel:
     import torch
+
+    from .model_config import split_transformers_spec, transformers_config
 
     cls_name, config_path, overrides = split_transformers_spec(name)
     try:
@@ -252,25 +167,7 @@ def _transformers(name: str, device: str | None) -> LoadedModel:
         raise SpecError(
             f"transformers has no model class {cls_name!r}; use a class name such as BertModel or GPT2LMHeadModel"
         )
-    try:
-        if config_path is not None:
-            config = cls.config_class.from_dict(read_config_file(config_path))
-        else:
-            config = cls.config_class()
-    except SpecError:
-        raise
-    except Exception as error:  # the config class rejected the file's values
-        raise SpecError(f"{cls_name}: cannot build its config: {str(error)[:200]}") from None
-    attribute_map = getattr(config, "attribute_map", {}) or {}
-    for key, value in overrides.items():
-        if not hasattr(config, key) and key not in attribute_map:
-            close = difflib.get_close_matches(key, [k for k in config.to_dict() if isinstance(k, str)], n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise SpecError(f"{type(config).__name__} has no field {key!r}{hint}: a typo would be ignored silently")
-        try:
-            setattr(config, key, value)
-        except Exception as error:
-            raise SpecError(f"{type(config).__name__}: cannot set {key}={value!r}: {str(error)[:200]}") from None
+    config = transformers_config(cls, config_path, overrides)
     try:
         model = build_torch_model(lambda: cls(config), device)
     except (ValueError, TypeError, AttributeError, AssertionError) as error:
@@ -281,7 +178,7 @@ def _transformers(name: str, device: str | None) -> LoadedModel:
     def make(shape: Any) -> Any:
         return {"input_ids": torch.zeros(tuple(shape), dtype=torch.long, device=device or "cpu")}
 
-    return LoadedModel(model, "torch", label, (1, 128), make, "int64")
+    return LoadedModel(model, "torch", label, (1, 128), make)
 
 
 def _keras(name: str, device: str | None) -> LoadedModel:
@@ -353,17 +250,6 @@ def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     raise SpecError(
         f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory"
     )
-
-
-def is_data_spec(spec: str) -> bool:
-    """Whether ``spec`` names a model by data only (``torchvision:``, ``keras:``,
-    ``transformers:`` with config overrides, an ``.onnx`` path), as opposed to
-    ``package.module:factory``, which imports and calls code."""
-    text = spec.strip()
-    if text.lower().endswith(".onnx"):
-        return True
-    prefix, sep, rest = text.partition(":")
-    return bool(sep and rest) and prefix in DATA_SPEC_PREFIXES
 
 
 def architecture_key(spec: str) -> tuple[Any, ...]:
