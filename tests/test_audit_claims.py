@@ -262,6 +262,11 @@ def test_params_claimed_alone(resnet50, capsys):
     assert code == 1 and data["verdict"] == "mismatch" and data["nearest"]
 
 
+def test_a_params_claim_given_as_the_claim_is_audited_as_params(resnet50):
+    verdict = audit(resnet50, "25.6M params")
+    assert (verdict.quantity, verdict.kind) == ("params", "consistent")
+
+
 def test_params_excluding_the_head_is_another_scope(resnet50):
     # fc: 2048 x 1000 + 1000 = 2,049,000 params; 25,557,032 - 2,049,000 = 23,508,032
     verdict = audit(resnet50, None, "23.51M")
@@ -354,6 +359,38 @@ def test_table_with_a_mapping_on_the_command_line(tmp_path, capsys):
     assert code == 0 and "2 claims: 2 ok, 0 mismatch, 0 error (2 macs-as-flops)" in out
     code, _, err = run(["audit", "--table", str(table), "--map", "nonsense"], capsys)
     assert code == 2 and err.count("\n") == 1 and "--map" in err
+
+
+_cell = st.one_of(
+    st.text(max_size=12), st.sampled_from(["ResNet-50", "224", "4.1B", "25.6M", "-", "nan", "0", "1e999", "|"])
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    header=st.lists(
+        st.one_of(st.text(max_size=10), st.sampled_from(["Model", "FLOPs (B)", "#Params", "Resolution", "MAdds"])),
+        min_size=1,
+        max_size=5,
+    ),
+    rows=st.lists(st.lists(_cell, min_size=0, max_size=6), max_size=4),
+    style=st.sampled_from(["|", ",", "  "]),
+)
+def test_fuzz_tables_become_claims_or_row_errors(header, rows, style):
+    def line(cells):
+        return ("| " + " | ".join(cells) + " |") if style == "|" else style.join(cells)
+
+    text = "\n".join([line(header)] + [line(r) for r in rows])
+    try:
+        claims, errors = claims_from_table(text)
+    except ClaimsFileError as error:
+        assert "\n" not in str(error)
+        return
+    # every data row with a model name is a claim or an error, each with its line number
+    lines = [c.row for c in claims] + [e[0] for e in errors]
+    assert len(lines) == len(set(lines)) and all(isinstance(n, int) and n >= 2 for n in lines)
+    for claim in claims:
+        assert claim.claim or claim.params_claim
 
 
 # --- model configs in specs (issue 18, item 3) -----------------------------------------------------

@@ -591,6 +591,8 @@ def audit(
             raise ClaimError("nothing to audit: give a claim (e.g. '4.1 GFLOPs') and/or a params claim (e.g. '25.6M')")
         return _params_only_verdict(_audit_params(params_claim, profile, tolerance), name, source, tolerance)
     parsed = parse_claim(claim, binary=binary)
+    if parsed.kind == "params" and params_claim is None:  # "25.6M params" given as the claim
+        return _params_only_verdict(_audit_params(claim, profile, tolerance), name, source, tolerance)
     params = _audit_params(params_claim, profile, tolerance) if params_claim else None
     found = hypotheses(profile)
     if not found:
