@@ -622,6 +622,15 @@ def test_mfu_readings_throughput_scope_hardware_flops_and_consistent(small_train
         audit_utilisation(small_training, mfu="46.2", throughput="1e5", peak_tflops="989.4")
 
 
+def test_mfu_of_a_vision_model_counts_samples_with_the_traced_count():
+    resnet18 = flopmagic.profile("torchvision:resnet18", input_shape=(2, 3, 64, 64), device="meta", training=True)
+    per_sample = resnet18.flops / 2  # traced training FLOPs per image (batch 2)
+    mfu = per_sample * 3000 / (312e12)  # 3,000 images/s on one device of 312 TFLOP/s
+    verdict = audit_utilisation(resnet18, mfu=f"{mfu * 100:.3g}%", throughput="3000 samples/s", peak_tflops="312")
+    assert (verdict.kind, verdict.hypothesis) == ("consistent", "traced, dense peak")
+    assert not any(c.hypothesis.name.startswith(("6n", "8n")) for c in verdict.comparisons)  # no 6N for convolutions
+
+
 def test_palm_540b_mfu_from_its_stated_inputs():
     # Chowdhery et al. 2022 (PaLM): 540.35B parameters (Table 1 / Sec. 2), 118 layers, 48 heads of
     # size 256, sequence 2,048; 6,144 TPU v4 chips of 275 TFLOP/s (bf16); 238.3K tokens/s (Sec. 4.1);

@@ -428,18 +428,25 @@ def audit_utilisation(
     if count != int(count):
         raise ClaimError(f"devices must be a whole number, got {quote(devices)}")
     dense, sparse, peak_source = _peaks(device, dtype, peak_tflops, sparse_peak_tflops)
+    unit: Literal["token", "sample"] = "token"
     if profile is not None:
         if not profile.training:
             raise ClaimError(f"{profile.model}: a utilisation claim needs a training profile (training=True)")
-        per_step = _units_per_step(profile, "token" if profile.inputs[0].dtype.startswith("int") else "sample")
+        if not profile.inputs:
+            raise ClaimError(f"{profile.model}: the profile has no input to count tokens or samples per step")
+        unit = "token" if profile.inputs[0].dtype.startswith(("int", "uint")) else "sample"
+        per_step = _units_per_step(profile, unit)
         n = float(profile.params)
     else:
         if params is None or not str(params).strip():
             raise ClaimError(f"an {which} claim without a model needs its parameter count (params)")
         n = parse_rate(params, "params")
         per_step = 0
-    model_bases: dict[str, tuple[float, str]] = {"6n": (6 * n, "6N FLOPs per token")}
-    hardware_bases: dict[str, tuple[float, str]] = {"8n": (8 * n, "8N: 6N + a recomputed forward (hardware FLOPs)")}
+    model_bases: dict[str, tuple[float, str]] = {}
+    hardware_bases: dict[str, tuple[float, str]] = {}
+    if unit == "token":  # 6N per token holds for language models, not for convolutions over samples
+        model_bases["6n"] = (6 * n, "6N FLOPs per token")
+        hardware_bases["8n"] = (8 * n, "8N: 6N + a recomputed forward (hardware FLOPs)")
     if layers and attention_width and seq_len:
         attention = (
             12
@@ -452,7 +459,7 @@ def audit_utilisation(
     if profile is not None and per_step:
         traced = profile.flops / per_step
         forward = _forward_flops(profile) / per_step
-        model_bases["traced"] = (traced, "traced training FLOPs per token")
+        model_bases["traced"] = (traced, f"traced training FLOPs per {unit}")
         hardware_bases["traced + recompute"] = (traced + forward, "traced training FLOPs + a recomputed forward")
     canonical_bases, other_bases = (model_bases, hardware_bases) if which == "MFU" else (hardware_bases, model_bases)
     global_rate = rate * count if per == "device" else rate
@@ -469,7 +476,7 @@ def audit_utilisation(
                         continue
                     value = flops_per_token * used / (count * peak)
                     reading = f"{basis}, {peak_name} peak" + (f", {rate_name}" if rate_name else "")
-                    description = f"{what} x {format_count(used)} tokens/s / ({count:g} x {peak / 1e12:,.1f} TFLOP/s)"
+                    description = f"{what} x {format_count(used)} {unit}s/s / ({count:g} x {peak / 1e12:,.1f} TFLOP/s)"
                     scope: Literal["full", "partial"] = "full"
                     h = Hypothesis(reading, "flops", scope, value, description)
                     (canonical if is_canonical and peak_name == "dense" and not rate_name else rest).append(h)
