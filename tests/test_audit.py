@@ -126,7 +126,7 @@ def test_shipped_torchvision_claims_match_the_installed_metadata():
 def test_claims_files_yaml_csv_and_errors(tmp_path):
     csv_file = tmp_path / "claims.csv"
     csv_file.write_text("model,claim,params_claim,source\ntorchvision:resnet18,1.8 GFLOPs,11.7M,a paper\n")
-    assert load_claims(csv_file) == [Claim("torchvision:resnet18", "1.8 GFLOPs", "11.7M", None, "a paper", row=1)]
+    assert load_claims(csv_file) == [Claim("torchvision:resnet18", "1.8 GFLOPs", "11.7M", None, "a paper", row=2)]
     bad = tmp_path / "bad.yaml"
     bad.write_text("claims:\n  - model: torchvision:resnet18\n")
     with pytest.raises(FlopmagicError, match="entry 1: each claim needs 'claim', 'params_claim', 'mfu' or 'hfu'"):

@@ -112,6 +112,13 @@ def test_error_messages_quote_at_most_200_characters(tmp_path):
     assert len(str(info.value)) < 600 + len(ACCEPTED_FORMS)
 
 
+def test_values_yaml_cannot_construct_are_one_line_errors():
+    # PyYAML's safe constructors raise ValueError on impossible dates and time zones
+    for value in ("2001-02-30", "2001-12-14t21:59:43.10-99:99"):
+        with pytest.raises(ClaimsFileError, match="not valid YAML: ValueError"):
+            parse_claims_text(f"- {{model: torchvision:resnet18, claim: {value}}}\n")
+
+
 def test_unsafe_yaml_and_oversized_files_are_refused(tmp_path):
     with pytest.raises(ClaimsFileError, match="not valid YAML"):
         parse_claims_text("- !!python/object/apply:os.system ['true']\n")
@@ -121,6 +128,27 @@ def test_unsafe_yaml_and_oversized_files_are_refused(tmp_path):
         load_claims(big)
     with pytest.raises(ClaimsFileError, match=r"nested too deeply|not valid YAML"):
         parse_claims_text("[" * 50_000)
+
+
+_yaml_piece = st.sampled_from(
+    ["- ", "model: ", "claim: ", "torchvision:resnet18", "os:abort", "1 GFLOPs", "&a ", "*a", "[", "]", "{", "}",
+     "\n", "  ", ": ", "!!python/object:os.system ", "'", '"', "claims:", "<<: *a", "---", "? ", "- [1, 2]", "1e999",
+     "2001-02-30", "2001-12-14t21:59:43.10-99:99", "0x_zz", "1_000e999", ".nan", "~"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.one_of(_yaml_piece, st.text(max_size=5)), max_size=25), csv_format=st.booleans())
+def test_fuzz_claims_files_are_claims_or_one_line_errors(pieces, csv_format):
+    text = "".join(pieces)
+    try:
+        claims = parse_claims_text(text, "fuzz", csv_format=csv_format)
+    except ClaimsFileError as error:
+        assert "\n" not in str(error) and len(str(error)) < 1000
+        return
+    for claim in claims:  # what loads is data: strings, a data spec, a row number
+        assert claim.model == "" or not claim.model.startswith("os:")
+        assert isinstance(claim.row, int)
 
 
 # --- audit arithmetic is total (issue 12, reproduction 5) -----------------------------------------

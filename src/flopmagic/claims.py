@@ -218,19 +218,15 @@ def parse_claims_text(
     if len(data) > MAX_CLAIMS_BYTES:
         raise ClaimsFileError(f"{name} is larger than {MAX_CLAIMS_BYTES} bytes; a claims file is small text")
     if csv_format:
+        reader = csv.DictReader(io.StringIO(data))
+        rows: list[tuple[int, dict[str, Any]]] = []
         try:
-            rows = list(csv.DictReader(io.StringIO(data)))
+            for row in reader:  # a claim's row number is its line in the file (the header is line 1)
+                rows.append((reader.line_num, {k: v for k, v in row.items() if k is not None and v}))
         except csv.Error as error:
             raise ClaimsFileError(f"{name} is not valid CSV: {quote(str(error))}") from None
         return [
-            _claim(
-                {k: v for k, v in row.items() if k is not None and v},
-                f"{name} row {i + 2}",
-                allow_code=allow_code,
-                base=base,
-                row=i + 1,
-            )
-            for i, row in enumerate(rows)
+            _claim(entry, f"{name} line {line}", allow_code=allow_code, base=base, row=line) for line, entry in rows
         ]
     import yaml
 
@@ -242,6 +238,9 @@ def parse_claims_text(
         raise ClaimsFileError(f"{name} is not valid YAML: {quote(' '.join(str(error).split()), 300)}") from None
     except RecursionError:
         raise ClaimsFileError(f"{name} is nested too deeply to be a claims file") from None
+    except Exception as error:  # a value PyYAML's constructors reject (a date like 2001-02-30, ...)
+        detail = " ".join(str(error).split())
+        raise ClaimsFileError(f"{name} is not valid YAML: {type(error).__name__}: {quote(detail, 300)}") from None
     entries = document.get("claims") if isinstance(document, dict) else document
     if not isinstance(entries, list):
         raise ClaimsFileError(f"{name}: expected a list of claims (or a 'claims:' list)")
