@@ -374,6 +374,9 @@ def test_tables_as_csv_and_pasted_text_with_a_mapping_and_bad_rows():
     assert "<table" in bundle["text/html"] and "mobilenet_v2" in bundle["text/plain"]
     results = audit_table(csv_text)
     assert results.counts == {"ok": 1, "mismatch": 0, "error": 1} and results.exit_code == 2
+    # Keras' applications table: "Size (MB)" is the file size, not an input size; a footnote mark is dropped
+    claims, errors = claims_from_table("Model | Size (MB) | Parameters\n---|---|---\nResNet50 | 98 | 25.6M*\n")
+    assert errors == [] and claims[0].input_shape is None and claims[0].params_claim == "25.6M"
 
 
 def test_table_with_a_mapping_on_the_command_line(tmp_path, capsys):

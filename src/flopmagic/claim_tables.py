@@ -24,16 +24,19 @@ __all__ = ["TableRow", "audit_table", "claims_from_table", "parse_table", "read_
 
 # Header words (lower-cased, punctuation removed) -> the column they denote.
 _MODEL = ("model", "models", "network", "architecture", "arch", "name", "method", "backbone")
+# Not a bare "size": Keras' table has "Size (MB)", and a model size read as a resolution
+# would be a silently wrong input shape.
 _RESOLUTION = (
     "resolution",
     "input size",
     "inputsize",
-    "input",
+    "input resolution",
     "image size",
     "img size",
+    "image resolution",
     "res",
-    "size",
-    "input resolution",
+    "test size",
+    "test resolution",
 )
 _PARAMS = ("params", "param", "parameters", "#params", "# params", "num params", "#param")
 _COMPUTE = ("flops", "flop", "macs", "mac", "madds", "madd", "mult-adds", "multadds", "gflops", "gmacs", "ops")
@@ -184,6 +187,7 @@ def _with_unit(value: str | None, header: str | None, default_word: str) -> str 
     if value is None or header is None:
         return value
     value = value.replace("\u2009", "").replace("\xa0", " ").strip()
+    value = re.sub(r"[\*\u2020\u2021\u00a7\u00b9\u00b2\u00b3]+$", "", value).strip()  # footnote marks
     if value in ("-", "--", "\u2013", "n/a", "N/A", "?"):
         return None
     prefix, word = _header_unit(header)
