@@ -653,8 +653,41 @@ def test_mfu_readings_throughput_scope_hardware_flops_and_consistent(small_train
         audit_utilisation(small_training, mfu="46.2", throughput="1e5", peak_tflops="989.4")
 
 
-def test_mfu_of_a_vision_model_counts_samples_with_the_traced_count():
-    resnet18 = flopmagic.profile("torchvision:resnet18", input_shape=(2, 3, 64, 64), device="meta", training=True)
+@pytest.fixture(scope="module")
+def resnet18_training():
+    return flopmagic.profile("torchvision:resnet18", input_shape=(2, 3, 64, 64), device="meta", training=True)
+
+
+def test_training_compute_of_a_vision_model_is_samples_times_epochs(resnet18_training):
+    per_sample = resnet18_training.flops / 2  # traced training FLOPs per image (batch 2)
+    forward = sum(r.flops for r in resnet18_training.records if r.phase == "forward") / 2
+    samples, epochs = 1_281_167, 90  # ImageNet-1k train images, 90 epochs
+    traced = f"{per_sample * samples * epochs:.3g} FLOPs"
+    verdict = audit_training(resnet18_training, traced, samples=str(samples), epochs=str(epochs))
+    assert (verdict.kind, verdict.hypothesis) == ("consistent", "traced")
+    # the usual estimate, backward = 2 x forward; the traced step is 2.3% below it (the first conv
+    # computes no input gradient), more than the 3-digit claim's precision, so the readings differ
+    three = f"{3 * forward * samples * epochs:.3g} FLOPs"
+    assert not 0.99 < per_sample / (3 * forward) < 1.01
+    verdict = audit_training(resnet18_training, three, samples=str(samples), epochs=str(epochs))
+    assert (verdict.kind, verdict.hypothesis) == ("consistent", "3x forward")
+    with pytest.raises(ClaimError, match="tokens need a model that takes token ids"):
+        audit_training(resnet18_training, traced, tokens="1e9")
+
+
+def test_an_hfu_claim_counts_the_recomputed_forward(small_training):
+    per_token = _per_token(small_training)
+    forward = sum(r.flops for r in small_training.records if r.phase == "forward") / 256
+    common = {"peak_tflops": str(H100_DENSE), "throughput": "1e9"}
+    hfu = (per_token + forward) * 1e9 / (H100_DENSE * 1e12)
+    verdict = audit_utilisation(small_training, hfu=f"{hfu * 100:.3g}%", **common)
+    assert (verdict.kind, verdict.hypothesis) == ("consistent", "traced + recompute, dense peak")
+    mfu_as_hfu = per_token * 1e9 / (H100_DENSE * 1e12)  # model FLOPs reported as HFU
+    assert audit_utilisation(small_training, hfu=f"{mfu_as_hfu * 100:.3g}%", **common).kind == "other-scope"
+
+
+def test_mfu_of_a_vision_model_counts_samples_with_the_traced_count(resnet18_training):
+    resnet18 = resnet18_training
     per_sample = resnet18.flops / 2  # traced training FLOPs per image (batch 2)
     mfu = per_sample * 3000 / (312e12)  # 3,000 images/s on one device of 312 TFLOP/s
     verdict = audit_utilisation(resnet18, mfu=f"{mfu * 100:.3g}%", throughput="3000 samples/s", peak_tflops="312")
