@@ -773,6 +773,7 @@ def test_the_shipped_file_has_training_and_mfu_claims_with_sources():
 @pytest.mark.slow
 def test_shipped_training_and_mfu_claims_get_their_expected_verdicts():
     results = audit_claims(SHIPPED_OTHER)
+    assert len(results.rows) == len(SHIPPED_OTHER) >= 3  # GPT-3 in FLOPs and PF-days, PaLM's MFU
     for row in results.rows:
         assert row.verdict is not None, row.error
         assert row.verdict.kind == row.claim.expected, row.verdict.message
