@@ -166,6 +166,8 @@ def test_cli_claims_file_with_progress_and_summary(tmp_path, capsys):
     code = main(["audit", "--claims", str(path), "--format", "json"])
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["by_verdict"] == {"macs-as-flops": 1, "consistent": 1, "mismatch": 1}
+    assert [v["verdict"] for v in data["verdicts"]] == ["macs-as-flops", "consistent", "mismatch"]  # kept
+    assert [r["status"] for r in data["rows"]] == ["ok", "ok", "mismatch"]
 
 
 def test_cli_audit_needs_a_claim(capsys):

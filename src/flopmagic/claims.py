@@ -380,8 +380,13 @@ class AuditResults:
         return results_table(self)
 
     def to_dict(self) -> dict[str, Any]:
+        """``rows`` (every row: its status, verdict or error) and ``summary``; ``verdicts``
+        (the audited rows' verdicts with their expectation) is kept from earlier versions."""
         return {
             "rows": [r.to_dict() for r in self.rows],
+            "verdicts": [
+                r.verdict.to_dict() | {"expected": r.claim.expected} for r in self.rows if r.verdict is not None
+            ],
             "summary": {
                 "claims": len(self.rows),
                 **self.counts,
