@@ -18,6 +18,8 @@ from typing import Any
 from ._version import __version__
 from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
+from .claim_tables import audit_table
+from .claims import audit_claims, load_claims
 from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
 from .errors import FlopmagicError, HardwareError, OptionError, ProfilingError, SpecError
@@ -53,12 +55,15 @@ __all__ = [
     "Totals",
     "__version__",
     "audit",
+    "audit_claims",
+    "audit_table",
     "compare",
     "conventions",
     "estimate",
     "format_count",
     "formula",
     "get_convention",
+    "load_claims",
     "load_ipython_extension",
     "parse_quantity",
     "price",

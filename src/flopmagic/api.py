@@ -105,7 +105,7 @@ def profile(
 
 def audit(
     model: Any,
-    claim: str,
+    claim: str | None,
     params_claim: str | None = None,
     tolerance: float | None = None,
     *,
@@ -119,7 +119,9 @@ def audit(
     :func:`profile` takes, with its options (``input_shape=...``, ``device=...``).
     Returns a :class:`~flopmagic.audit.Verdict`: what the number is (MACs labelled
     as FLOPs, true FLOPs, a binary prefix, a partial count, or a mismatch), what it
-    matched and by how much.
+    matched and by how much. ``claim=None`` audits ``params_claim`` alone. Training
+    compute and MFU claims: :mod:`flopmagic.training_claims`; claims files and
+    tables: :mod:`flopmagic.claims`, :mod:`flopmagic.claim_tables`.
     """
     from .auditor import DEFAULT_TOLERANCE
     from .auditor import audit as audit_profile

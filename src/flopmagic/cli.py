@@ -78,98 +78,10 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-class _Progress:
-    """Progress on stderr: a bar redrawn in place on a terminal, a line per step in logs."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-
-    def __call__(self, done: int, total: int, claim: Any) -> None:
-        if self.tty:
-            width = 30
-            filled = width * done // max(total, 1)
-            label = "done" if done == total else claim.model
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
-            if done == total:
-                self.stream.write("\n")
-        elif done < total:
-            self.stream.write(f"auditing {done + 1}/{total}: {claim.model} {claim.claim!r}\n")
-        self.stream.flush()
-
-
 def _cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
-    from .auditor import DEFAULT_TOLERANCE
-    from .claims import Claim, audit_claims, load_claims, shipped_claims_path
+    from .audit_cli import run_audit
 
-    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
-    if args.claims:
-        path = shipped_claims_path() if args.claims == "shipped" else args.claims
-        claims = load_claims(path)
-    else:
-        if not args.spec or not args.claim:
-            raise FlopmagicError(
-                "give a model and --claim (flopmagic audit torchvision:resnet50 --claim '4.1 GFLOPs'), or --claims FILE"
-            )
-        claims = [Claim(args.spec, args.claim, args.params_claim, args.input_shape)]
-    if not args.claims:
-        from .api import audit
-
-        verdicts = [
-            audit(
-                _profile_spec(args, args.spec),
-                args.claim,
-                args.params_claim,
-                tolerance,
-                binary=args.binary,
-            )
-        ]
-    else:
-        verdicts = audit_claims(
-            claims, device=args.device or "meta", tolerance=tolerance, progress=_Progress(sys.stderr)
-        )
-    expected = [c.expected for c in claims]
-    differing = [
-        (c, v)
-        for c, v in zip(claims, verdicts)
-        if (c.expected and c.expected != v.kind)
-        or (
-            c.expected_params
-            and v.params is not None
-            and c.expected_params != ("match" if v.params.matched else "mismatch")
-        )
-    ]
-    if args.format == "json":
-        data: Any
-        if args.claims:
-            counts: dict[str, int] = {}
-            for v in verdicts:
-                counts[v.kind] = counts.get(v.kind, 0) + 1
-            data = {
-                "verdicts": [v.to_dict() | {"expected": c.expected} for c, v in zip(claims, verdicts)],
-                "summary": {"claims": len(verdicts), "by_verdict": counts, "differ_from_expected": len(differing)},
-            }
-        else:
-            data = verdicts[0].to_dict()
-        json.dump(data, out, indent=2)
-        out.write("\n")
-    elif args.claims:
-        from .render.audit import verdict_table
-        from .render.text import render_table_text
-
-        table = verdict_table(verdicts, expected if any(expected) else None)
-        out.write(render_table_text(table) + "\n\n")
-        counts = {}
-        for v in verdicts:
-            counts[v.kind] = counts.get(v.kind, 0) + 1
-        out.write(f"{len(verdicts)} claims: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + "\n")
-        if any(expected):
-            out.write(f"{len(verdicts) - len(differing)} as expected, {len(differing)} differ\n")
-            for claim, verdict in differing:
-                out.write(f"  differs: {claim.model} {claim.claim!r}: expected {claim.expected}, got {verdict.kind}\n")
-    else:
-        out.write(str(verdicts[0]) + "\n")
-    return 1 if differing else 0
+    return run_audit(args, out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_arguments(c, "compare")
     c.set_defaults(handler=_cmd_compare)
 
-    a = sub.add_parser("audit", help="say what a published FLOPs/MACs claim is")
+    a = sub.add_parser("audit", help="say what a published FLOPs/MACs/params/training-compute/MFU claim is")
     a.add_argument("spec", nargs="?", help="the model the claim is about (a spec, as for profile)")
     options.add_arguments(a, "audit")
     a.set_defaults(handler=_cmd_audit)

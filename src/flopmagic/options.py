@@ -59,6 +59,7 @@ class Option:
     its own devices), while the CLI and the magic still offer only ``choices``.
     ``check`` says what is wrong with a value (None: nothing), for bounds that
     ``choices`` and ``minimum`` cannot state (a positive float, a fraction).
+    ``repeat``: the flag may be given several times (a list of values).
     """
 
     name: str
@@ -77,6 +78,7 @@ class Option:
     error: type[OptionError] = OptionError
     checked_by_api: bool = True
     check: Callable[[Any], str | None] | None = None
+    repeat: bool = False
 
     @property
     def spelling(self) -> str:
@@ -149,6 +151,11 @@ def _positive(value: Any) -> str | None:
 def _fraction(value: Any) -> str | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
     return None if ok else f"must be in (0, 1], got {value!r}"
+
+
+def _tolerance(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+    return None if ok else f"must be a fraction in [0, 1), such as 0.01, got {value!r}"
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -275,7 +282,6 @@ OPTIONS: tuple[Option, ...] = (
         default="table",
         choices=("table", "json", "csv", "markdown"),
     ),
-    Option("format", "output format", _on("audit"), default="table", choices=("table", "json")),
     Option(
         "receptive_field",
         "add the RF and Jump columns (receptive field and effective stride, in input pixels) to --by layer",
@@ -431,14 +437,37 @@ OPTIONS: tuple[Option, ...] = (
     # -- audits ---------------------------------------------------------------------------------
     Option(
         "claim",
-        "a published number to audit the result against, e.g. '4.1 GFLOPs', '300M MAdds', '3.86 FLOPs(G)'",
+        "a published number to audit the result against: '4.1 GFLOPs', '300M MAdds', '3.86 FLOPs(G)'; "
+        "training compute: '3.14e23 FLOPs', '3640 PF-days'",
         _on("audit", "magic"),
     ),
-    Option("params_claim", "the published parameter count, e.g. 25.6M", _on("audit")),
+    Option("params_claim", "the published parameter count, e.g. 25.6M (alone or with --claim)", _on("audit")),
     Option(
         "claims",
-        "a YAML/CSV file of claims to audit ('shipped': the claims that ship with flopmagic)",
+        "a YAML/CSV claims file to audit ('shipped': the claims that ship with flopmagic)",
         _on("audit"),
+        metavar="FILE",
+    ),
+    Option(
+        "table",
+        "a table of published numbers (Markdown, CSV or pasted text) to audit row by row",
+        _on("audit"),
+        metavar="FILE",
+    ),
+    Option(
+        "map",
+        'for --table: a model name\'s spec, e.g. --map "ResNet-50=torchvision:resnet50" (repeatable)',
+        _on("audit"),
+        metavar="NAME=SPEC",
+        repeat=True,
+    ),
+    Option(
+        "allow_code",
+        "let a claims file name package.module:factory models (imports and runs code)",
+        _on("audit"),
+        value_type=bool,
+        default=False,
+        switch=True,
     ),
     Option(
         "binary",
@@ -453,6 +482,31 @@ OPTIONS: tuple[Option, ...] = (
         "relative counting tolerance on top of the claim's precision (default 0.01)",
         _on("audit"),
         value_type=float,
+        check=_tolerance,
+    ),
+    Option(
+        "config", "a Hugging Face config.json for a transformers: spec (read as data)", _on("audit"), metavar="FILE"
+    ),
+    Option("tokens", "training compute: tokens trained on, e.g. 300e9 (with --training)", _on("audit")),
+    Option("samples", "training compute: samples per epoch (vision; with --epochs, --training)", _on("audit")),
+    Option("epochs", "training compute: epochs (with --samples)", _on("audit")),
+    Option("mfu", "utilisation: the claimed MFU, e.g. 46.2%", _on("audit")),
+    Option("hfu", "utilisation: the claimed HFU (hardware FLOPs, with recomputation)", _on("audit")),
+    Option("throughput", "utilisation: tokens (or samples) per second, e.g. 238.3K", _on("audit")),
+    Option(
+        "throughput_per",
+        "utilisation: the throughput is per device or global",
+        _on("audit"),
+        default="global",
+        choices=("device", "global"),
+    ),
+    Option("devices", "utilisation: number of devices (default 1)", _on("audit")),
+    Option("hardware", "utilisation: the device name in the hardware catalogue, e.g. h100-sxm", _on("audit")),
+    Option("dtype", "utilisation: the dtype of the peak, e.g. bf16", _on("audit")),
+    Option("peak_tflops", "utilisation: the dense peak per device, in TFLOP/s (e.g. 989.4)", _on("audit")),
+    Option("sparse_peak_tflops", "utilisation: the 2:4-sparsity peak per device, in TFLOP/s (e.g. 1979)", _on("audit")),
+    Option(
+        "format", "output format", _on("audit"), default="table", choices=("table", "json", "markdown", "csv", "html")
     ),
     # -- the magic's own ----------------------------------------------------------------------------
     Option(
@@ -493,10 +547,12 @@ def _argument(opt: Option, *, static_choices: bool) -> tuple[tuple[str, ...], di
     argparse; registry-dependent ones are listed in the help as they are when the parser
     is built, and checked by :func:`values` against the registry when used."""
     flags = tuple(f for f in (opt.short, opt.spelling) if f)
-    kwargs: dict[str, Any] = {"help": opt.help, "dest": opt.name}
+    kwargs: dict[str, Any] = {"help": opt.help.replace("%", "%%"), "dest": opt.name}  # argparse formats help
     if opt.switch:
         kwargs["action"] = "store_true"
         return flags, kwargs
+    if opt.repeat:
+        kwargs["action"] = "append"
     kwargs["default"] = opt.default
     if opt.value_type in (int, float):
         kwargs["type"] = opt.value_type

@@ -2,7 +2,9 @@
 
 Each adapter declares its own spec prefixes and file types (see
 ``flopmagic.adapters``): ``torchvision:resnet50``, ``keras:ResNet50``,
-``transformers:GPT2LMHeadModel``, a path to an ``.onnx`` file, and so on. This module
+``transformers:GPT2LMHeadModel`` (config fields overridden with
+``transformers:GPT2LMHeadModel(n_layer=96,n_embd=12288)``, literals only, or read from a
+``config.json`` as data with ``transformers:CLASS@config.json``), a path to an ``.onnx`` file, and so on. This module
 resolves a spec through the registry, and reads ``package.module:factory`` for any
 callable returning a model of a registered framework.
 """

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from .audit import render_verdict_html, render_verdict_text, verdict_table
+from .audit import render_results, render_verdict_html, render_verdict_text, verdict_table
 from .compare import comparison_table, render_comparison_html, render_comparison_text
 from .csv import render_table_csv
 from .estimates import render_estimates_html, render_estimates_text
@@ -120,6 +120,13 @@ _RENDERERS: dict[str, dict[Format, Callable[..., str]]] = {
         "html": _ignore_view(render_report_html),
         "markdown": _ignore_view(render_report_markdown),
         "csv": _ignore_view(render_report_csv),
+        "json": _to_json,
+    },
+    "audit-results": {
+        "text": lambda r, **_: render_results(r, "table"),
+        "html": lambda r, **_: render_results(r, "html"),
+        "markdown": lambda r, **_: render_results(r, "markdown"),
+        "csv": lambda r, **_: render_results(r, "csv"),
         "json": _to_json,
     },
     "roofline": {

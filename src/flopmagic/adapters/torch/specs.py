@@ -106,25 +106,34 @@ def build_torch_model(build: Callable[[], Any], device: str | None) -> Any:
 
 
 def load_transformers(name: str, device: str | None) -> LoadedModel:
+    """``CLASS``, ``CLASS(key=value,...)`` (config fields as literals) or ``CLASS@config.json``
+    (a Hugging Face config read as data): random weights, ``input_ids`` of shape 1x128."""
     import torch
 
+    from ...model_config import split_transformers_spec, transformers_config
+
+    cls_name, config_path, overrides = split_transformers_spec(name)
     try:
         import transformers
     except ImportError as error:
         raise SpecError("transformers: specs need the transformers package: pip install transformers") from error
-    cls = getattr(transformers, name, None)
+    cls = getattr(transformers, cls_name, None)
     if cls is None or not hasattr(cls, "config_class"):
         raise SpecError(
-            f"transformers has no model class {name!r}; use a class name such as BertModel or GPT2LMHeadModel"
+            f"transformers has no model class {cls_name!r}; use a class name such as BertModel or GPT2LMHeadModel"
         )
-    config = cls.config_class()
-    model = build_torch_model(lambda: cls(config), device)
+    config = transformers_config(cls, config_path, overrides)
+    try:
+        model = build_torch_model(lambda: cls(config), device)
+    except (ValueError, TypeError, AttributeError, AssertionError) as error:
+        raise SpecError(f"cannot build {cls_name} with this config: {str(error)[:200]}") from None
     model.eval()
+    label = cls_name if not (overrides or config_path) else name
 
     def make(shape: Any) -> Any:
         return {"input_ids": torch.zeros(tuple(shape), dtype=torch.long, device=device or "cpu")}
 
-    return LoadedModel(model, "torch", name, (1, 128), make)
+    return LoadedModel(model, "torch", label, (1, 128), make)
 
 
 def architecture_key(prefix: str, rest: str) -> tuple[Any, ...] | None:
