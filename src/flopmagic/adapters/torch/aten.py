@@ -502,6 +502,19 @@ def _addmm(a: Bound, out: Any) -> OpSpec:
     return _matmul_spec(left, right, out, bias=beta != 0, alpha=a.get("alpha", 1) != 1, beta=beta not in (0, 1))
 
 
+@translates("aten._grouped_mm")
+def _grouped_mm(a: Bound, out: Any) -> OpSpec:
+    # Mixture-of-experts kernels: groups of rows (offs) each multiply their own matrix.
+    # 2D x 3D: a [M_total, K] with b [G, K, N] -> [M_total, N]: every routed row pays
+    # K*N MACs once, so M_total*K*N whatever the split (experts actually executed).
+    left, right = shape_of(a["self"]), shape_of(a["mat2"])
+    if len(left) == 2 and len(right) == 3:
+        right = right[1:]
+    elif len(left) == 3 and len(right) == 2:
+        left = left[1:]
+    return OpSpec("matmul", (left, right), (_out(out),), {})
+
+
 @translates("aten._scaled_mm")
 def _scaled_mm(a: Bound, out: Any) -> OpSpec:
     return _matmul_spec(a["self"], a["mat2"], out, bias=a.get("bias") is not None)
