@@ -1,0 +1,29 @@
+"""Language-model workloads, traced: prefill and decode, KV cache, MoE, training per token.
+
+    >>> from flopmagic import llm
+    >>> g = llm.generation("transformers:LlamaForCausalLM", prefill=128, decode=16)  # doctest: +SKIP
+    >>> g.prefill_step.macs, g.flops_per_token(context=1000)                          # doctest: +SKIP
+
+Importing this package imports no framework.
+"""
+
+from __future__ import annotations
+
+from .generation import Generation, Step, generation
+from .kv import MemoryBounds, kv_bytes_per_token, kv_config, memory_bounds
+from .moe import MoE, moe
+from .training import TokenFormulas, token_formulas
+
+__all__ = [
+    "Generation",
+    "MemoryBounds",
+    "MoE",
+    "Step",
+    "TokenFormulas",
+    "generation",
+    "kv_bytes_per_token",
+    "kv_config",
+    "memory_bounds",
+    "moe",
+    "token_formulas",
+]
