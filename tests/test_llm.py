@@ -103,8 +103,11 @@ def test_extrapolated_steps_equal_traced_steps() -> None:
 
 
 def test_few_decode_steps_are_all_measured() -> None:
-    g = llm.generation(_llama(num_hidden_layers=1, hidden_size=64, intermediate_size=128, num_attention_heads=2,
-                              vocab_size=100), prefill=4, decode=2)
+    g = llm.generation(
+        _llama(num_hidden_layers=1, hidden_size=64, intermediate_size=128, num_attention_heads=2, vocab_size=100),
+        prefill=4,
+        decode=2,
+    )
     assert not g.affine and all(s.measured for s in g.steps) and "every step measured" in g.affinity
     with pytest.raises(ProfilingError):
         g.flops_per_token(10)
@@ -125,15 +128,21 @@ def test_lm_head_last_position_and_causal_convention() -> None:
 def test_generation_rejects_bad_sizes() -> None:
     with pytest.raises(ProfilingError):
         llm.generation("transformers:LlamaForCausalLM", prefill=0, decode=1)
-    with pytest.raises(ProfilingError, match="no .config"):
+    with pytest.raises(ProfilingError, match=r"no \.config"):
         llm.generation(torch.nn.Linear(2, 2), prefill=1, decode=1)
 
 
 def test_moe_expert_macs_are_the_routed_tokens() -> None:
     torch.manual_seed(0)
     cfg = transformers.MixtralConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=4,
+        num_experts_per_tok=2,
     )
     model = transformers.MixtralForCausalLM(cfg).eval()
     ids = torch.randint(0, 64, (2, 8))
@@ -165,8 +174,14 @@ def test_moe_expert_macs_are_the_routed_tokens() -> None:
 def test_frozen_backbone_lora_backward_macs() -> None:
     peft = pytest.importorskip("peft")
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                   num_attention_heads=4, num_key_value_heads=4)
+    cfg = transformers.LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    )
     model = peft.get_peft_model(
         transformers.LlamaForCausalLM(cfg),
         peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8, lora_dropout=0.0),

@@ -193,7 +193,9 @@ def generation(
         OptionError, HardwareError, SpecError: a bad option, device or spec.
     """
     if prefill < 1 or decode < 0 or batch < 1:
-        raise ProfilingError(f"generation: need prefill >= 1, decode >= 0, batch >= 1 (got {prefill}, {decode}, {batch})")
+        raise ProfilingError(
+            f"generation: need prefill >= 1, decode >= 0, batch >= 1 (got {prefill}, {decode}, {batch})"
+        )
     if dtype not in _DTYPES:
         raise ProfilingError(f"generation: dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
     if lm_head not in ("all", "last"):
@@ -238,14 +240,30 @@ def generation(
     causal_flags = {bool(r.attrs.get("causal")) or bool(r.attrs.get("mask")) for r in attention}
     skip = (convention or "").endswith("causal")
     causal = (
-        ("causal attention detected (is_causal/mask); "
-         + ("only unmasked query-key pairs counted (half)" if skip else "counted in full, as the kernel computes it; convention 'flopmagic-causal' halves it"))
+        (
+            "causal attention detected (is_causal/mask); "
+            + (
+                "only unmasked query-key pairs counted (half)"
+                if skip
+                else "counted in full, as the kernel computes it; convention 'flopmagic-causal' halves it"
+            )
+        )
         if any(causal_flags)
         else "no causal mask seen in the prefill attention"
     )
     totals = first.totals
     steps: list[Step] = [
-        Step("prefill", 0, prefill, prefill, totals.macs, totals.flops, weight_bytes + kv_after_prefill, kv_after_prefill, True)
+        Step(
+            "prefill",
+            0,
+            prefill,
+            prefill,
+            totals.macs,
+            totals.flops,
+            weight_bytes + kv_after_prefill,
+            kv_after_prefill,
+            True,
+        )
     ]
 
     def decode_at(position: int, cache_at: Any) -> Step:
@@ -275,10 +293,23 @@ def generation(
                     steps.append(measured_at[p])
                     continue
                 kv = kv_after_prefill + kv_step * (p - prefill + 1)
-                steps.append(Step("decode", p, 1, p + 1, base.macs + slope_macs * (p - prefill),
-                                  base.flops + slope_flops * (p - prefill), weight_bytes + kv, kv, False))
-            note = (f"affine in position: measured at positions {', '.join(map(str, chosen))}; "
-                    f"+{slope_macs:,} MACs and +{slope_flops:,} FLOPs per position; other steps extrapolated exactly")
+                steps.append(
+                    Step(
+                        "decode",
+                        p,
+                        1,
+                        p + 1,
+                        base.macs + slope_macs * (p - prefill),
+                        base.flops + slope_flops * (p - prefill),
+                        weight_bytes + kv,
+                        kv,
+                        False,
+                    )
+                )
+            note = (
+                f"affine in position: measured at positions {', '.join(map(str, chosen))}; "
+                f"+{slope_macs:,} MACs and +{slope_flops:,} FLOPs per position; other steps extrapolated exactly"
+            )
         else:
             affine = False
             cache = _new_cache(module)
@@ -292,8 +323,15 @@ def generation(
             )
     bounds = None
     if hardware is not None:
-        bounds = memory_bounds(hardware, dtype, prefill_flops=totals.flops, weight_bytes=weight_bytes,
-                               kv_bytes_per_token=kv_per_token, context=prefill + decode, batch=batch)
+        bounds = memory_bounds(
+            hardware,
+            dtype,
+            prefill_flops=totals.flops,
+            weight_bytes=weight_bytes,
+            kv_bytes_per_token=kv_per_token,
+            context=prefill + decode,
+            batch=batch,
+        )
     return Generation(
         model=name,
         prefill=prefill,

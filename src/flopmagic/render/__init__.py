@@ -17,13 +17,13 @@ from .audit import render_results, render_verdict_html, render_verdict_text, ver
 from .compare import comparison_table, render_comparison_html, render_comparison_text
 from .csv import render_table_csv
 from .estimates import render_estimates_html, render_estimates_text
+from .html import STYLE, render_profile_html, render_table_html
 from .llm import (
     render_generation_csv,
     render_generation_html,
     render_generation_markdown,
     render_generation_text,
 )
-from .html import STYLE, render_profile_html, render_table_html
 from .markdown import render_profile_markdown, render_table_markdown
 from .report import render_report_csv, render_report_html, render_report_markdown, render_report_text
 from .roofline import render_roofline_html, render_roofline_text, roofline_table

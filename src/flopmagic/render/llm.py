@@ -13,8 +13,13 @@ from .text import render_table_text
 if TYPE_CHECKING:
     from ..llm import Generation
 
-__all__ = ["generation_table", "render_generation_csv", "render_generation_html",
-           "render_generation_markdown", "render_generation_text"]
+__all__ = [
+    "generation_table",
+    "render_generation_csv",
+    "render_generation_html",
+    "render_generation_markdown",
+    "render_generation_text",
+]
 
 
 def generation_table(g: Generation, top: int = 8) -> Table:
@@ -22,11 +27,20 @@ def generation_table(g: Generation, top: int = 8) -> Table:
     decode = g.decode_steps
     shown = list(decode[:top]) + ([decode[-1]] if len(decode) > top else [])
     rows = tuple(
-        (s.phase, s.position, s.tokens, s.context, s.macs, s.flops, s.bytes, s.kv_cache_bytes,
-         "measured" if s.measured else "extrapolated")
+        (
+            s.phase,
+            s.position,
+            s.tokens,
+            s.context,
+            s.macs,
+            s.flops,
+            s.bytes,
+            s.kv_cache_bytes,
+            "measured" if s.measured else "extrapolated",
+        )
         for s in [g.prefill_step, *shown]
     )
-    notes = (
+    notes: tuple[str, ...] = (
         f"{g.model}: prefill {g.prefill} + decode {g.decode}, batch {g.batch}, {g.dtype}, convention {g.convention}, "
         f"lm_head at {g.lm_head} positions",
         f"total {g.macs:,} MACs, {g.flops:,} FLOPs; KV cache {g.kv_bytes_per_token:,} bytes/token; "
