@@ -480,6 +480,60 @@ def hardware_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def worker_llm_generation(tool: str, decode: str, repeats: int) -> dict[str, Any]:
+    """flopmagic.llm.generation on the 70B shape above: prefill 2048 + ``decode`` steps, meta device."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from flopmagic import llm
+    from flopmagic.adapters.torch.specs import build_torch_model
+
+    config = LlamaConfig(
+        hidden_size=8192,
+        intermediate_size=28672,
+        num_hidden_layers=80,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+    )
+    model = build_torch_model(lambda: LlamaForCausalLM(config), "meta").to(torch.bfloat16).eval()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        g = llm.generation(model, prefill=2048, decode=int(decode), hardware="h100-sxm")
+        timings.append(time.perf_counter() - start)
+    return {
+        "value": g.prefill_step.macs,
+        "second": g.flops,
+        "records": sum(s.measured for s in g.steps),
+        "seconds": statistics.median(timings),
+        "forward": None,
+        "decode_first_macs": g.decode_steps[0].macs,
+        "decode_per_position_macs": g.decode_macs_per_position,
+        "kv_bytes_per_token": g.kv_bytes_per_token,
+        "affinity": g.affinity,
+    }
+
+
+def llm_generation_section(result: dict[str, Any]) -> list[str]:
+    """The markdown lines of the generation row (``--llm-generation``: printed, pasted by hand)."""
+    if "error" in result:
+        return [f"LLM generation: {result['error']}"]
+    return [
+        "| counter | mode | prefill MACs | total FLOPs | forwards traced | time | peak RSS |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| flopmagic.llm.generation | prefill 2048 + decode {LLM_DECODE} | {_g(result['value'])} "
+        f"| {_g(result['second'])} | {result['records']} | {result['seconds']:.2f} s | {result['peak_rss_mb']:.0f} MB |",
+        "",
+        f"Decode: {result['decode_first_macs']:,} MACs at position 2048, +{result['decode_per_position_macs']:,} "
+        f"per position; KV cache {result['kv_bytes_per_token']:,} bytes/token; {result['affinity']}.",
+    ]
+
+
+LLM_DECODE = 2048
+
+
 WORKERS = {
     "roofline": worker_roofline,
     "torch": worker_torch,
@@ -489,6 +543,7 @@ WORKERS = {
     "onnx_large": worker_onnx_large,
     "keras_graph": worker_keras_graph,
     "gpt2_training": worker_gpt2_training,
+    "llm_generation": worker_llm_generation,
 }
 
 
@@ -760,9 +815,18 @@ def main(argv: list[str] | None = None) -> int:
         default="include",
         help="the predicted-vs-measured latency section: include it, run only it (printed, not written), or skip it",
     )
+    parser.add_argument(
+        "--llm-generation",
+        action="store_true",
+        help="run only the 70B prefill + decode generation benchmark and print its rows",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(*args.worker, repeats=args.repeats)
+        return 0
+    if args.llm_generation:
+        result = measure("llm_generation", "flopmagic", str(LLM_DECODE), 3)
+        print("\n".join(llm_generation_section(result)))
         return 0
     hardware: dict[str, Any] = {}
     if args.hardware != "skip":
