@@ -207,3 +207,25 @@ def test_token_formulas() -> None:
     assert f.six_n == 40_430_493_696
     assert f.attention == 12 * 32 * 32 * 128 * 4096 == 6_442_450_944
     assert f.nanogpt == f.six_n + f.attention
+
+
+def test_trace_generate_traces_every_forward_of_a_real_generate() -> None:
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4
+    )
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 100, (1, 6))
+    g, out = llm.trace_generate(model, lambda: model.generate(ids, max_new_tokens=5, do_sample=False))
+    assert out.shape == (1, 11) and "forward" not in vars(model)  # generated; the wrapper is gone
+    # 1 prefill of 6 tokens + 4 decode forwards (the 5th token comes from the 4th decode's logits)
+    assert [(s.phase, s.position, s.tokens) for s in g.steps] == [("prefill", 0, 6)] + [
+        ("decode", p, 1) for p in range(6, 10)
+    ]
+    # fp32 KV cache: 2 x 2 layers x 4 heads x 16 head_dim x 4 bytes = 1,024 bytes per token
+    assert g.kv_bytes_per_token == 1_024 and g.steps[-1].kv_cache_bytes == 10 * 1_024
+    # each decode step equals the meta-device generation's step at the same position
+    # (per position: 2 layers x 2 x 4 heads x 16 = 256 attention MACs)
+    meta = llm.generation(model, prefill=6, decode=4)
+    assert [s.macs for s in g.decode_steps] == [s.macs for s in meta.decode_steps]
+    assert g.decode_macs_per_position == 256 and g.affine

@@ -9,7 +9,7 @@ Importing this package imports no framework.
 
 from __future__ import annotations
 
-from .generation import Generation, Step, generation
+from .generation import Generation, Step, generation, trace_generate
 from .kv import MemoryBounds, kv_bytes_per_token, kv_config, memory_bounds
 from .moe import MoE, moe
 from .training import TokenFormulas, token_formulas
@@ -26,4 +26,5 @@ __all__ = [
     "memory_bounds",
     "moe",
     "token_formulas",
+    "trace_generate",
 ]

@@ -21,7 +21,7 @@ from ..errors import FlopmagicError, ProfilingError
 from ..schema import ModelProfile
 from .kv import MemoryBounds, memory_bounds
 
-__all__ = ["Generation", "Step", "generation"]
+__all__ = ["Generation", "Step", "generation", "trace_generate"]
 
 LmHead = Literal["all", "last"]
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -236,21 +236,7 @@ def generation(
         raise ProfilingError(f"generation: {name} filled no KV cache (is it a causal LM with use_cache?)")
     kv_per_token = kv_after_prefill // (batch * prefill)
     weight_bytes = sum(first.param_bytes.values()) or first.params * _DTYPE_BYTES[dtype]
-    attention = [r for r in first.records if r.op in ("attention", "multi_head_attention")]
-    causal_flags = {bool(r.attrs.get("causal")) or bool(r.attrs.get("mask")) for r in attention}
-    skip = (convention or "").endswith("causal")
-    causal = (
-        (
-            "causal attention detected (is_causal/mask); "
-            + (
-                "only unmasked query-key pairs counted (half)"
-                if skip
-                else "counted in full, as the kernel computes it; convention 'flopmagic-causal' halves it"
-            )
-        )
-        if any(causal_flags)
-        else "no causal mask seen in the prefill attention"
-    )
+    causal = _causal_note(first, convention)
     totals = first.totals
     steps: list[Step] = [
         Step(
@@ -353,4 +339,119 @@ def generation(
     )
 
 
-_: Callable[..., Generation] = generation
+def _causal_note(profile: ModelProfile, convention: str | None) -> str:
+    attention = [r for r in profile.records if r.op in ("attention", "multi_head_attention")]
+    if not any(bool(r.attrs.get("causal")) or bool(r.attrs.get("mask")) for r in attention):
+        return "no causal mask seen in the prefill attention"
+    if (convention or "").endswith("causal"):
+        return "causal attention detected (is_causal/mask); only unmasked query-key pairs counted (half)"
+    return (
+        "causal attention detected (is_causal/mask); counted in full, as the kernel computes it; "
+        "convention 'flopmagic-causal' halves it"
+    )
+
+
+def trace_generate(
+    model: Any,
+    call: Callable[[], Any],
+    *,
+    convention: str | None = None,
+    name: str | None = None,
+) -> tuple[Generation, Any]:
+    """Run ``call()`` (e.g. ``lambda: model.generate(ids, max_new_tokens=8)``) and trace every
+    forward of ``model`` it makes: the first is the prefill, each later one a decode step.
+
+    Returns the :class:`Generation` (every step measured) and what ``call()`` returned. The
+    model's ``forward`` is wrapped for the duration of the call and restored afterwards.
+    This is the hook for ``%%profile`` on a cell that calls ``generate``.
+
+    Raises:
+        ProfilingError: ``call`` made no forward of ``model``.
+    """
+    from ..api import profile
+
+    name = name or type(model).__name__
+    original = model.forward
+    had_own = "forward" in vars(model)
+    profiles: list[tuple[ModelProfile, int, int, int, int]] = []  # profile, batch, new, cached, KV bytes
+    inside: list[Any] = []
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if inside:
+            out = original(*args, **kwargs)
+            inside.append(out)
+            return out
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        cache = kwargs.get("past_key_values")
+        cached = int(cache.get_seq_length()) if cache is not None and hasattr(cache, "get_seq_length") else 0
+        inside.append(None)
+        try:
+            measured = profile(model, inputs={**kwargs, **({"input_ids": ids} if ids is not None else {})}, name=name)
+        finally:
+            out = inside[-1]
+            inside.clear()
+        batch, tokens = (int(ids.shape[0]), int(ids.shape[-1])) if ids is not None else (1, 1)
+        kv = _cache_bytes(cache) if cache is not None else 0
+        profiles.append((measured.under(convention) if convention else measured, batch, tokens, cached, kv))
+        return out
+
+    model.forward = forward
+    try:
+        returned = call()
+    finally:
+        if had_own:
+            model.forward = original
+        else:
+            del model.forward
+    if not profiles:
+        raise ProfilingError(f"trace_generate: the call made no forward of {name}")
+    first, batch, prefill, _, _ = profiles[0]
+    weight_bytes = sum(first.param_bytes.values())
+    steps: list[Step] = []
+    for index, (measured, _, tokens, position, kv) in enumerate(profiles):
+        phase: Literal["prefill", "decode"] = "prefill" if index == 0 else "decode"
+        steps.append(
+            Step(
+                phase,
+                position,
+                tokens,
+                position + tokens,
+                measured.totals.macs,
+                measured.totals.flops,
+                weight_bytes + kv,
+                kv,
+                True,
+            )
+        )
+    last = steps[-1]
+    kv_per_token = last.kv_cache_bytes // (batch * last.context) if last.context else 0
+    decode = tuple(steps[1:])
+    points_m = [(s.position, s.macs) for s in decode]
+    points_f = [(s.position, s.flops) for s in decode]
+    slope_m = _affine(points_m) if len(points_m) >= 3 else None
+    slope_f = _affine(points_f) if len(points_f) >= 3 else None
+    affine = slope_m is not None and slope_f is not None
+    return (
+        Generation(
+            model=name,
+            prefill=prefill,
+            decode=len(decode),
+            batch=batch,
+            dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+            convention=convention or first.convention,
+            lm_head="as generate ran it",
+            steps=tuple(steps),
+            affine=affine,
+            affinity=(
+                "every step traced from the generate call; "
+                + ("affine in position" if affine else "not checked affine (fewer than 3 decode steps or not affine)")
+            ),
+            causal=_causal_note(first, convention),
+            params=first.params,
+            weight_bytes=weight_bytes,
+            kv_bytes_per_token=kv_per_token,
+            decode_macs_per_position=slope_m or 0,
+            decode_flops_per_position=slope_f or 0,
+        ),
+        returned,
+    )
