@@ -229,3 +229,22 @@ def test_trace_generate_traces_every_forward_of_a_real_generate() -> None:
     meta = llm.generation(model, prefill=6, decode=4)
     assert [s.macs for s in g.decode_steps] == [s.macs for s in meta.decode_steps]
     assert g.decode_macs_per_position == 256 and g.affine
+
+
+def test_cli_profile_prefill_decode() -> None:
+    import io
+
+    from flopmagic.cli import main
+
+    out = io.StringIO()
+    code = main(
+        ["profile", "transformers:LlamaForCausalLM", "--prefill", "128", "--decode", "4", "--format", "json"], out
+    )
+    assert code == 0
+    import json
+
+    data = json.loads(out.getvalue())
+    assert data["steps"][0]["macs"] == 850_000_871_424
+    # decode at position 131: 6,607,077,376 + 262,144 x 132
+    assert data["steps"][-1]["macs"] == 6_607_077_376 + 262_144 * 132
+    assert data["kv_bytes_per_token"] == 524_288

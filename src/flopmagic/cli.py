@@ -47,6 +47,8 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.receptive_field and args.by != "layer":
         raise FlopmagicError("--receptive-field is a per-layer column: use it with --by layer")
+    if args.prefill is not None or args.decode is not None:
+        return _cmd_generation(args, out)
     result = _profile_spec(args, args.spec)
     view = {"by": args.by, "depth": args.depth, "unit": args.unit, "top": args.top}
     hardware_json, hardware_text = hardware_sections(args, result)  # --hardware, --time: empty if not asked
@@ -60,6 +62,25 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO) -> int:
     else:
         _render(result, args, out, receptive_field=args.receptive_field, **view)
         out.writelines("\n" + block + "\n" for block in hardware_text)
+    return 0
+
+
+def _cmd_generation(args: argparse.Namespace, out: TextIO) -> int:
+    """``profile SPEC --prefill N --decode M``: :func:`flopmagic.llm.generation`."""
+    from .llm import generation
+
+    result = generation(
+        args.spec,
+        args.prefill or 1,
+        args.decode or 0,
+        args.batch,
+        device=args.device or "meta",
+        dtype=args.dtype or "bf16",
+        convention=args.convention,
+        lm_head=args.lm_head,
+        hardware=args.hardware,
+    )
+    _render(result, args, out)
     return 0
 
 

@@ -508,6 +508,36 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "format", "output format", _on("audit"), default="table", choices=("table", "json", "markdown", "csv", "html")
     ),
+    # -- language-model generation (flopmagic.llm) ---------------------------------------------------
+    Option(
+        "prefill",
+        "LLM generation: prompt tokens of the prefill step (a transformers causal LM; splits prefill/decode)",
+        _on("profile", "api.generation"),
+        value_type=int,
+        minimum=1,
+    ),
+    Option(
+        "decode",
+        "LLM generation: generated tokens (decode steps, traced at 3 positions, extrapolated when affine)",
+        _on("profile", "api.generation"),
+        value_type=int,
+        minimum=0,
+    ),
+    Option(
+        "batch",
+        "LLM generation: sequences generated together",
+        _on("profile", "api.generation"),
+        value_type=int,
+        default=1,
+        minimum=1,
+    ),
+    Option(
+        "lm_head",
+        "LLM generation: logits at every prefill position ('all', what model(ids) does) or the last ('last')",
+        _on("profile", "api.generation"),
+        default="all",
+        choices=("all", "last"),
+    ),
     # -- the magic's own ----------------------------------------------------------------------------
     Option(
         "output",

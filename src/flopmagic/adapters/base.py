@@ -139,6 +139,8 @@ class Adapter:
         spec_metadata: ``prefix -> (NAME[@WEIGHTS] -> metadata)``: what the package ships
             offline about a spec's published weights (``weights``, ``acc1_percent``,
             ``acc5_percent``, ``published_gmacs``); never downloads anything.
+        language_models: the framework's runtime for :mod:`flopmagic.llm` (token ids, KV
+            caches, dtype casts; see ``flopmagic.llm.runtime.LanguageModels``), or None.
     """
 
     name: str
@@ -158,6 +160,7 @@ class Adapter:
     architecture_key: Callable[[str, str], tuple[Any, ...] | None] | None = None
     spec_names: Mapping[str, Callable[[], Sequence[str]]] = field(default_factory=dict)
     spec_metadata: Mapping[str, Callable[[str], Mapping[str, Any]]] = field(default_factory=dict)
+    language_models: Callable[[], Any] | None = None
 
     def backend(self, name: str) -> Backend | None:
         return next((b for b in self.backends if b.name == name), None)

@@ -80,6 +80,12 @@ def _torchvision_metadata(rest: str) -> dict[str, Any]:
     return torchvision_metadata(rest)
 
 
+def _language_models() -> Any:
+    from .torch import llm
+
+    return llm
+
+
 def _watcher() -> CellWatcher:
     from .torch.watch import TorchWatcher
 
@@ -105,5 +111,6 @@ TORCH = register_adapter(
         architecture_key=_architecture_key,
         spec_names={"torchvision": _torchvision_names},
         spec_metadata={"torchvision": _torchvision_metadata},
+        language_models=_language_models,
     )
 )

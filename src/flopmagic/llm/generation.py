@@ -111,43 +111,15 @@ class Generation(Displayable):
         return asdict(self)
 
 
-def _torch_dtype(dtype: str) -> Any:
-    import torch
+def _runtime(model: Any) -> Any:
+    """The framework's LLM runtime (``Adapter.language_models``), through the registry."""
+    from ..adapters import detect_framework, get_adapter
 
-    return getattr(torch, _DTYPES[dtype])
-
-
-def _cache_bytes(cache: Any) -> int:
-    total = 0
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        for layer in layers:
-            for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-                if t is not None and hasattr(t, "numel"):
-                    total += t.numel() * t.element_size()
-        return total
-    for t in list(getattr(cache, "key_cache", [])) + list(getattr(cache, "value_cache", [])):
-        total += t.numel() * t.element_size()
-    return total
-
-
-def _new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:
-        return DynamicCache()
-
-
-def _fill(model: Any, cache: Any, batch: int, tokens: int, device: Any) -> None:
-    import torch
-
-    if tokens <= 0:
-        return
-    ids = torch.zeros(batch, tokens, dtype=torch.long, device=device)
-    with torch.no_grad():
-        model(input_ids=ids, past_key_values=cache, use_cache=True)
+    framework = detect_framework(model)
+    factory = get_adapter(framework).language_models if framework is not None else None
+    if factory is None:
+        raise ProfilingError(f"generation: no language-model runtime for a {type(model).__name__}")
+    return factory()
 
 
 def _affine(points: Sequence[tuple[int, int]]) -> int | None:
@@ -206,16 +178,14 @@ def generation(
     if isinstance(model, str):
         loaded = load_spec(model, device=device)
         name = name or loaded.name
-        module = loaded.model.to(_torch_dtype(dtype))
+        module = _runtime(loaded.model).cast(loaded.model, dtype)
     else:
         module = model
         name = name or type(model).__name__
     if not hasattr(module, "config") or not callable(module):
         raise ProfilingError(f"generation: {name} is not a Hugging Face causal LM (no .config)")
-    import torch
-
+    rt = _runtime(module)
     module.eval()
-    where = next(module.parameters()).device
 
     def run(ids: Any, cache: Any, keep_last: bool) -> ModelProfile:
         inputs: dict[str, Any] = {"input_ids": ids, "past_key_values": cache, "use_cache": True}
@@ -228,10 +198,9 @@ def generation(
         return result.under(convention) if convention else result
 
     # -- prefill --------------------------------------------------------------------
-    cache = _new_cache(module)
-    ids = torch.zeros(batch, prefill, dtype=torch.long, device=where)
-    first = run(ids, cache, lm_head == "last")
-    kv_after_prefill = _cache_bytes(cache)
+    cache = rt.new_cache(module)
+    first = run(rt.token_ids(module, batch, prefill), cache, lm_head == "last")
+    kv_after_prefill = rt.cache_bytes(cache)
     if kv_after_prefill == 0:
         raise ProfilingError(f"generation: {name} filled no KV cache (is it a causal LM with use_cache?)")
     kv_per_token = kv_after_prefill // (batch * prefill)
@@ -253,9 +222,8 @@ def generation(
     ]
 
     def decode_at(position: int, cache_at: Any) -> Step:
-        one = torch.zeros(batch, 1, dtype=torch.long, device=where)
-        measured = run(one, cache_at, False).totals
-        kv = _cache_bytes(cache_at)
+        measured = run(rt.token_ids(module, batch, 1), cache_at, False).totals
+        kv = rt.cache_bytes(cache_at)
         return Step("decode", position, 1, position + 1, measured.macs, measured.flops, weight_bytes + kv, kv, True)
 
     affine, note, slope_macs, slope_flops = True, "", 0, 0
@@ -264,8 +232,8 @@ def generation(
         chosen = sorted({prefill, (prefill + last) // 2, last})
         probes: list[Step] = [decode_at(prefill, cache)]
         for p in chosen[1:]:
-            c = _new_cache(module)
-            _fill(module, c, batch, p, where)
+            c = rt.new_cache(module)
+            rt.fill(module, c, batch, p)
             probes.append(decode_at(p, c))
         fit_m = _affine([(s.position, s.macs) for s in probes])
         fit_f = _affine([(s.position, s.flops) for s in probes])
@@ -298,8 +266,8 @@ def generation(
             )
         else:
             affine = False
-            cache = _new_cache(module)
-            _fill(module, cache, batch, prefill, where)
+            cache = rt.new_cache(module)
+            rt.fill(module, cache, batch, prefill)
             for p in range(prefill, last + 1):
                 steps.append(decode_at(p, cache))
             note = (
@@ -371,6 +339,7 @@ def trace_generate(
     from ..api import profile
 
     name = name or type(model).__name__
+    rt = _runtime(model)
     original = model.forward
     had_own = "forward" in vars(model)
     profiles: list[tuple[ModelProfile, int, int, int, int]] = []  # profile, batch, new, cached, KV bytes
@@ -391,7 +360,7 @@ def trace_generate(
             out = inside[-1]
             inside.clear()
         batch, tokens = (int(ids.shape[0]), int(ids.shape[-1])) if ids is not None else (1, 1)
-        kv = _cache_bytes(cache) if cache is not None else 0
+        kv = rt.cache_bytes(cache) if cache is not None else 0
         profiles.append((measured.under(convention) if convention else measured, batch, tokens, cached, kv))
         return out
 
@@ -437,7 +406,7 @@ def trace_generate(
             prefill=prefill,
             decode=len(decode),
             batch=batch,
-            dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+            dtype=rt.dtype_name(model),
             convention=convention or first.convention,
             lm_head="as generate ran it",
             steps=tuple(steps),
