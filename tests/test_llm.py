@@ -248,3 +248,27 @@ def test_cli_profile_prefill_decode() -> None:
     # decode at position 131: 6,607,077,376 + 262,144 x 132
     assert data["steps"][-1]["macs"] == 6_607_077_376 + 262_144 * 132
     assert data["kv_bytes_per_token"] == 524_288
+
+
+def test_training_gradient_checkpointing_hfu_vs_mfu_and_templates() -> None:
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4
+    )
+    model = transformers.LlamaForCausalLM(cfg).train()
+    ids = torch.randint(0, 64, (1, 8))
+    plain = flopmagic.profile(model, inputs={"input_ids": ids, "labels": ids}, training=True)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    t = llm.training(model, {"input_ids": ids, "labels": ids})
+    assert all(layer.gradient_checkpointing for layer in model.model.layers)  # flags put back
+    assert t.model_flops == plain.totals.flops  # MFU numerator: the step without recomputation
+    # Recomputed in backward, per layer: q,k,v,o 4 x 8x32x32 + attention 2 x 4x8x8x8 + gate/up 2 x 8x32x64
+    # = 32,768 + 4,096 + 32,768 = 69,632 MACs; down_proj (8x64x32) is not recomputed: its output is
+    # not saved for backward, so non-reentrant checkpointing stops before it. 2 layers: 139,264.
+    assert t.recompute_macs == 2 * (4 * 8 * 32 * 32 + 2 * 4 * 8 * 8 * 8 + 2 * 8 * 32 * 64) == 139_264
+    assert t.hardware_flops == t.model_flops + t.recompute_flops > t.model_flops
+    # templates: N = 24,736 params (2 x 64 x 32 embeddings/head + 2 layers x 12,352 + 32 norm)
+    assert t.params == 2 * 64 * 32 + 2 * (4 * 32 * 32 + 3 * 32 * 64 + 2 * 32) + 32 == 24_736
+    assert t.six_nd == 6 * 24_736 * 8
+    assert t.nanogpt == t.six_nd + 12 * 2 * 4 * 8 * 8 * 8
+    assert dict(t.terms)["  of which the embedding's 2ND share, a gather counted 0 when measured"] == -2 * 64 * 32 * 8

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .generation import Generation, Step, generation, trace_generate
 from .kv import MemoryBounds, kv_bytes_per_token, kv_config, memory_bounds
 from .moe import MoE, moe
-from .training import TokenFormulas, token_formulas
+from .training import TokenFormulas, TrainingCount, token_formulas, training
 
 __all__ = [
     "Generation",
@@ -20,6 +20,7 @@ __all__ = [
     "MoE",
     "Step",
     "TokenFormulas",
+    "TrainingCount",
     "generation",
     "kv_bytes_per_token",
     "kv_config",
@@ -27,4 +28,5 @@ __all__ = [
     "moe",
     "token_formulas",
     "trace_generate",
+    "training",
 ]

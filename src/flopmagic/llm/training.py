@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["TokenFormulas", "token_formulas"]
+__all__ = ["TokenFormulas", "TrainingCount", "token_formulas", "training"]
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,97 @@ def token_formulas(params: int, layers: int, heads: int, head_dim: int, tokens: 
     """6N and 6N + 12·L·H·Q·T per token at sequence length ``tokens``."""
     attention = 12 * layers * heads * head_dim * tokens
     return TokenFormulas(params, layers, heads, head_dim, tokens, 6 * params, attention, 6 * params + attention)
+
+
+@dataclass(frozen=True)
+class TrainingCount:
+    """One measured training step (forward + backward) of a language model, next to the templates.
+
+    ``hardware_flops``: what ran, activation recomputation (gradient checkpointing) included:
+    the numerator of HFU. ``model_flops``: the same step without recomputation: the
+    numerator of MFU. ``recompute_flops`` = their difference. Frozen weights have no
+    weight-gradient matmuls (autograd skips them; the trace counts what ran).
+    ``formulas``: 6N and nanoGPT per token at this sequence length; ``six_nd``/``nanogpt``:
+    those times the step's tokens. ``terms``: the difference explained term by term.
+    """
+
+    tokens: int
+    params: int
+    trainable_params: int
+    forward_flops: int
+    backward_flops: int
+    model_flops: int
+    hardware_flops: int
+    recompute_flops: int
+    recompute_macs: int
+    six_nd: int
+    nanogpt: int
+    formulas: TokenFormulas
+    terms: tuple[tuple[str, int], ...]
+
+
+def training(model: Any, inputs: Any, *, tokens: int | None = None) -> TrainingCount:
+    """Measure one training step of a Hugging Face causal LM on ``inputs`` (a dict with
+    ``input_ids``; pass ``labels`` for the real loss).
+
+    With gradient checkpointing on, the step is traced twice: as configured (hardware
+    FLOPs) and with each checkpointed layer's ``gradient_checkpointing`` flag off for the
+    call (model FLOPs); the flags are put back.
+
+    Raises:
+        ProfilingError: the model cannot be traced or has no ``config``.
+    """
+    from ..api import profile
+    from ..errors import ProfilingError
+    from .kv import kv_config
+
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ProfilingError(f"training: {type(model).__name__} has no Hugging Face config")
+    ids = inputs["input_ids"]
+    batch, seq = int(ids.shape[0]), int(ids.shape[-1])
+    tokens = tokens or batch * seq
+    measured = profile(model, inputs=inputs, training=True)
+    checkpointed = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+    plain = measured
+    if checkpointed:
+        for m in checkpointed:
+            m.gradient_checkpointing = False
+        try:
+            plain = profile(model, inputs=inputs, training=True)
+        finally:
+            for m in checkpointed:
+                m.gradient_checkpointing = True
+    forward = sum(r.flops for r in plain.records if r.phase == "forward")
+    backward = plain.totals.flops - forward
+    layers, _, head_dim = kv_config(config)
+    heads = int(config.num_attention_heads)
+    params = plain.params
+    trainable = sum(int(p.numel()) for p in model.parameters() if p.requires_grad)
+    formulas = token_formulas(params, layers, heads, head_dim, seq)
+    embedding = 2 * int(getattr(config, "vocab_size", 0)) * int(getattr(config, "hidden_size", 0)) * tokens
+    terms = (
+        ("measured forward - 2ND (attention, elementwise; minus the embedding gather)", forward - 2 * params * tokens),
+        ("  of which the embedding's 2ND share, a gather counted 0 when measured", -embedding),
+        ("measured backward - 4ND (frozen weights: no weight-gradient matmul)", backward - 4 * params * tokens),
+        ("nanoGPT attention term 12LHQT per token, x tokens", formulas.attention * tokens),
+        (
+            "recomputed forward (gradient checkpointing): HFU - MFU numerators",
+            measured.totals.flops - plain.totals.flops,
+        ),
+    )
+    return TrainingCount(
+        tokens=tokens,
+        params=params,
+        trainable_params=trainable,
+        forward_flops=forward,
+        backward_flops=backward,
+        model_flops=plain.totals.flops,
+        hardware_flops=measured.totals.flops,
+        recompute_flops=measured.totals.flops - plain.totals.flops,
+        recompute_macs=measured.totals.macs - plain.totals.macs,
+        six_nd=formulas.six_n * tokens,
+        nanogpt=formulas.nanogpt * tokens,
+        formulas=formulas,
+        terms=terms,
+    )
