@@ -272,3 +272,23 @@ def test_training_gradient_checkpointing_hfu_vs_mfu_and_templates() -> None:
     assert t.six_nd == 6 * 24_736 * 8
     assert t.nanogpt == t.six_nd + 12 * 2 * 4 * 8 * 8 * 8
     assert dict(t.terms)["  of which the embedding's 2ND share, a gather counted 0 when measured"] == -2 * 64 * 32 * 8
+
+
+def test_sliding_window_is_not_affine_and_every_step_is_traced() -> None:
+    cfg = transformers.MistralConfig(
+        vocab_size=100,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=8,
+    )
+    with torch.device("meta"):
+        model = transformers.MistralForCausalLM(cfg)
+    g = llm.generation(model, prefill=4, decode=12)
+    assert not g.affine and all(s.measured for s in g.steps) and "not affine" in g.affinity
+    macs = [s.macs for s in g.decode_steps]
+    # +4 heads x 16 x 2 = 128 MACs per key until the window is full, then constant
+    assert [macs[i + 1] - macs[i] for i in range(3)] == [128, 128, 128]
+    assert len(set(macs[-6:])) == 1

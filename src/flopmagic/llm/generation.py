@@ -33,7 +33,8 @@ class Step:
     """One forward of generation.
 
     ``position``: the first position it processes; ``tokens``: new tokens per sequence;
-    ``context``: keys attended by its last token (``position + tokens``).
+    ``context``: sequence length after the step (``position + tokens``: the keys its last
+    token attends, unless a sliding window dropped some).
     ``bytes``: weight bytes + KV-cache bytes after the step (each read once: the least
     memory traffic of the step). ``measured``: traced, or extrapolated from the affine fit.
     """
