@@ -292,3 +292,20 @@ def test_sliding_window_is_not_affine_and_every_step_is_traced() -> None:
     # +4 heads x 16 x 2 = 128 MACs per key until the window is full, then constant
     assert [macs[i + 1] - macs[i] for i in range(3)] == [128, 128, 128]
     assert len(set(macs[-6:])) == 1
+
+
+def test_frozen_backbone_costs_no_weight_gradients() -> None:
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4
+    )
+    model = transformers.LlamaForCausalLM(cfg)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith("lm_head"))
+    ids = torch.randint(0, 64, (1, 8))
+    p = flopmagic.profile(model, inputs={"input_ids": ids, "labels": ids}, training=True)
+    # only lm_head trains: its weight gradient dW = dY^T (64x8) @ X (8x32) = 16,384 MACs;
+    # nothing below it needs a gradient, so no input-gradient matmul anywhere
+    backward = [r for r in p.records if r.phase == "backward" and r.macs]
+    assert sum(r.macs for r in backward) == 64 * 8 * 32 == 16_384
+    assert {r.scope for r in backward} == {"lm_head"}
