@@ -309,3 +309,23 @@ def test_frozen_backbone_costs_no_weight_gradients() -> None:
     backward = [r for r in p.records if r.phase == "backward" and r.macs]
     assert sum(r.macs for r in backward) == 64 * 8 * 32 == 16_384
     assert {r.scope for r in backward} == {"lm_head"}
+
+
+def test_mixtral_8x7b_on_meta_active_params_and_decode() -> None:
+    # MixtralConfig() defaults are Mixtral-8x7B: hidden 4096, 14336 per expert, 32 layers, 8 experts, top-2
+    with torch.device("meta"):
+        model = transformers.MixtralForCausalLM(transformers.MixtralConfig()).to(torch.bfloat16)
+    r = llm.moe(model, {"input_ids": torch.zeros(1, 128, dtype=torch.long, device="meta")})
+    expert = 3 * 4096 * 14336  # gate, up, down: 176,160,768 weights (and MACs per routed token)
+    assert r.expert_params == 32 * 8 * expert == 45_097_156_608
+    # Mistral AI: "46.7B total parameters but only uses 12.9B parameters per token"
+    assert r.params == 46_702_792_704
+    assert r.active_params == r.params - 32 * 8 * expert + 32 * 2 * expert == 12_879_925_248
+    # every token runs 2 experts in each of 32 layers (the routed row count is exact on meta; the split is not)
+    assert r.expert_macs == 32 * 128 * 2 * expert and r.load[0][1] == ()
+    g = llm.generation(model, prefill=128, decode=8)
+    # decode at position 128: attention projections 2 x 4096^2 + 2 x 4096 x 1024 (8 KV heads), router
+    # 4096 x 8, 2 experts, per layer; lm_head 4096 x 32000; attention 32 x 2 x 4096 x 129 keys
+    linear = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 4096 * 8 + 2 * expert) + 4096 * 32000
+    assert g.decode_steps[0].macs == linear + 32 * 2 * 4096 * 129 == 12_782_403_584
+    assert g.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2 == 131_072

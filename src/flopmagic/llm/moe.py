@@ -16,7 +16,8 @@ class MoE:
 
     ``expert_macs``: MACs of the expert matmuls actually executed (rows routed to each
     expert, summed: the trace prices the grouped/indexed matmuls the kernels run).
-    ``load``: per MoE layer scope, tokens routed to each expert.
+    ``load``: per MoE layer scope, tokens routed to each expert (empty on the meta device,
+    where the router has no values: the routed row count, hence ``expert_macs``, is still exact).
     ``params``: all parameters; ``active_params``: per token, the non-expert parameters
     plus ``top_k`` of each MoE layer's experts.
     """
@@ -50,9 +51,12 @@ def moe(model: Any, inputs: Any) -> MoE:
     def hook(name: str) -> Any:
         def record(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             index = args[1] if len(args) > 1 else kwargs["top_k_index"]
+            if index.device.type == "meta":  # no values: the routed row count is known, the split is not
+                calls.setdefault(name, [])
+                return
             counts = index.reshape(-1).bincount(minlength=experts).tolist()
             previous = calls.get(name, [0] * len(counts))
-            calls[name] = [a + b for a, b in zip(previous, counts, strict=True)]
+            calls[name] = [a + b for a, b in zip(previous or [0] * len(counts), counts, strict=True)]
 
         return record
 
