@@ -329,3 +329,21 @@ def test_mixtral_8x7b_on_meta_active_params_and_decode() -> None:
     linear = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 4096 * 8 + 2 * expert) + 4096 * 32000
     assert g.decode_steps[0].macs == linear + 32 * 2 * 4096 * 129 == 12_782_403_584
     assert g.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2 == 131_072
+
+
+def test_batch_scales_steps_not_per_token_figures(llama7b: llm.Generation) -> None:
+    model = _llama(num_hidden_layers=2, hidden_size=256, intermediate_size=512, num_attention_heads=4, vocab_size=1000)
+    one = llm.generation(model, prefill=8, decode=4)
+    four = llm.generation(model, prefill=8, decode=4, batch=4)
+    assert [s.macs * 4 for s in one.steps] == [s.macs for s in four.steps]
+    assert four.kv_bytes_per_token == one.kv_bytes_per_token == 2 * 2 * 4 * 64 * 2  # per token per sequence
+    assert four.steps[-1].kv_cache_bytes == 4 * 12 * one.kv_bytes_per_token
+    # FLOPs do not scale exactly: the rotary cos/sin tables are computed once for the batch
+    assert [s.flops for s in four.steps] != [4 * s.flops for s in one.steps]
+    assert four.flops_per_token(20) == (four.steps[0 + 1].flops + four.decode_flops_per_position * 12) // 4
+    # every output format of the result
+    import json
+
+    assert json.loads(llama7b.render("json"))["steps"][0]["macs"] == 850_000_871_424
+    assert "| prefill |" in llama7b.to_markdown() and "prefill,0,128" in llama7b.to_csv().replace(" ", "")
+    assert "<pre" in llama7b.to_html() and "text/html" in llama7b._repr_mimebundle_()

@@ -95,7 +95,9 @@ class Generation(Displayable):
 
     def flops_per_token(self, context: int) -> int:
         """FLOPs of one generated token (per sequence) whose position is ``context``
-        (``context`` tokens already cached): exact on the affine fit.
+        (``context`` tokens already cached): exact on the affine fit. With ``batch`` > 1 it
+        is the step's FLOPs // batch (work done once for the batch, such as rotary tables,
+        shared evenly); the steps themselves hold the batch's exact counts.
 
         Raises:
             ProfilingError: the per-step cost was not affine in position.
