@@ -347,3 +347,19 @@ def test_batch_scales_steps_not_per_token_figures(llama7b: llm.Generation) -> No
     assert json.loads(llama7b.render("json"))["steps"][0]["macs"] == 850_000_871_424
     assert "| prefill |" in llama7b.to_markdown() and "prefill,0,128" in llama7b.to_csv().replace(" ", "")
     assert "<pre" in llama7b.to_html() and "text/html" in llama7b._repr_mimebundle_()
+
+
+def test_a_model_failing_while_its_cache_is_filled_raises_a_flopmagic_error() -> None:
+    # prefill 2, decode 8: the probe at position 5 fills a fresh cache with 5 tokens, untraced;
+    # a forward that raises past 4 tokens makes that fill fail
+    model = _llama(num_hidden_layers=1, hidden_size=64, intermediate_size=128, num_attention_heads=2, vocab_size=100)
+    original = model.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["input_ids"].shape[-1] > 4:
+            raise RuntimeError("too long")
+        return original(*args, **kwargs)
+
+    model.forward = forward
+    with pytest.raises(ProfilingError, match="too long"):
+        llm.generation(model, prefill=2, decode=8)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from ..display import Displayable
-from ..errors import FlopmagicError, ProfilingError
+from ..errors import ProfilingError
 from ..schema import ModelProfile
 from .kv import MemoryBounds, memory_bounds
 
@@ -194,10 +194,7 @@ def generation(
         inputs: dict[str, Any] = {"input_ids": ids, "past_key_values": cache, "use_cache": True}
         if keep_last:
             inputs["logits_to_keep"] = 1
-        try:
-            result = profile(module, inputs=inputs, name=name)
-        except FlopmagicError:
-            raise
+        result = profile(module, inputs=inputs, name=name)
         return result.under(convention) if convention else result
 
     # -- prefill --------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from ...errors import ProfilingError
+
 __all__ = ["cache_bytes", "cast", "device_of", "dtype_name", "fill", "new_cache", "token_ids"]
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -35,8 +37,10 @@ def token_ids(model: Any, batch: int, tokens: int) -> Any:
 
 def new_cache(model: Any) -> Any:
     """An empty Hugging Face ``DynamicCache`` (its tensors take the model's device: meta too)."""
-    from transformers import DynamicCache
-
+    try:
+        from transformers import DynamicCache
+    except ImportError as error:
+        raise ProfilingError("flopmagic.llm needs the transformers package (pip install transformers)") from error
     try:
         return DynamicCache(config=model.config)
     except TypeError:
@@ -47,8 +51,13 @@ def fill(model: Any, cache: Any, batch: int, tokens: int) -> None:
     """Run ``tokens`` tokens through ``model`` into ``cache`` (not counted)."""
     if tokens <= 0:
         return
-    with torch.no_grad():
-        model(input_ids=token_ids(model, batch, tokens), past_key_values=cache, use_cache=True)
+    try:
+        with torch.no_grad():
+            model(input_ids=token_ids(model, batch, tokens), past_key_values=cache, use_cache=True)
+    except Exception as error:  # the model's own failure, as the one error type flopmagic raises
+        raise ProfilingError(
+            f"filling a KV cache of {tokens} tokens in {type(model).__name__} failed: {type(error).__name__}: {error}"
+        ) from error
 
 
 def cache_bytes(cache: Any) -> int:
