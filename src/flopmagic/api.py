@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._rng import preserving_rng
 from .adapters import detect_framework
 from .conventions import get_convention
 from .errors import ProfilingError
@@ -27,6 +28,7 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 
 
+@preserving_rng
 def profile(
     model: Any,
     inputs: Any = None,
@@ -58,7 +60,9 @@ def profile(
         overrides: prices for ops without a formula, by native or canonical name.
         name: the model's display name.
 
-    The user's model is left exactly as it was, also when profiling fails.
+    The user's model is left exactly as it was, also when profiling fails, and so
+    are the global random generators (Python, NumPy, PyTorch, TensorFlow): random
+    inputs, dropout draws and spec builds do not change the user's next draw.
     """
     backend = backend or "flopmagic"
     if backend not in BACKENDS:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._rng import preserving_rng
 from .adapters import Framework, detect_framework
 from .errors import SpecError
 
@@ -214,6 +215,7 @@ _PREFIXES: dict[str, Callable[[str, str | None], LoadedModel]] = {
 }
 
 
+@preserving_rng
 def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     """Build the model a spec names.
 
