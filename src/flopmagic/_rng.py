@@ -64,7 +64,7 @@ def _save_torch() -> Callable[[], None]:
 
     cpu = torch.get_rng_state()
     cuda: list[Any] = []
-    if torch.cuda.is_initialized():
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         cuda = [torch.cuda.get_rng_state(index) for index in range(torch.cuda.device_count())]
 
     def restore() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._rng import preserving_rng
 from .adapters import detect_framework
 from .conventions import get_convention
-from .errors import ProfilingError
+from .errors import FlopmagicError, ProfilingError
 from .pricing import Override
 from .schema import ModelProfile
 
@@ -19,6 +20,8 @@ from .specs import LoadedModel, load_spec
 
 __all__ = ["BACKENDS", "audit", "compare", "profile"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 # backend -> the frameworks it can count
 BACKENDS: dict[str, tuple[str, ...]] = {
     "flopmagic": ("torch", "tensorflow", "onnx"),
@@ -28,6 +31,24 @@ BACKENDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _profiling_errors(function: F) -> F:
+    """Only flopmagic's errors leave the API: anything else a framework raises while
+    loading, running or pricing a model becomes a ProfilingError (the original chained)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except FlopmagicError:
+            raise
+        except Exception as error:
+            message = " ".join(str(error).split())[:300]
+            raise ProfilingError(f"{function.__name__} failed: {type(error).__name__}: {message}") from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_profiling_errors
 @preserving_rng
 def profile(
     model: Any,
@@ -89,6 +110,10 @@ def profile(
         raise ProfilingError(
             f"cannot profile a {type(model).__name__}: pass a torch.nn.Module, a Keras model, an ONNX "
             "model (path, bytes or ModelProto) or a spec such as 'torchvision:resnet50'"
+        )
+    if dims is not None and framework != "onnx":
+        raise ProfilingError(
+            f"dims=... binds symbolic ONNX dimensions; this is a {framework} model: give input_shape=... instead"
         )
     if framework not in BACKENDS[backend]:
         raise ProfilingError(
@@ -174,6 +199,7 @@ def audit(
     )
 
 
+@_profiling_errors
 def compare(
     models: Sequence[Any],
     *,

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .api import BACKENDS
+from .cli_errors import DEBUG_FLAG, OneLineParser, run_reporting, split_debug
 from .errors import FlopmagicError
 from .schema import ModelProfile
 from .specs import parse_input_shape
@@ -24,13 +25,17 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 
 def _dims(text: str | None) -> dict[str, int] | None:
+    """``batch=1,seq=128``; the values are checked where they are used (positive, within int64)."""
     if not text:
         return None
     dims: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise FlopmagicError(f"bad --dim {text!r}: write name=value pairs, e.g. --dim batch=1,seq=128")
+        digits = value.strip().removeprefix("-").removeprefix("+")
+        if not sep or not name.strip() or not digits.isascii() or not digits.isdigit():
+            raise FlopmagicError(
+                f"bad --dim {text!r}: write name=value pairs with integer values, e.g. --dim batch=1,seq=128"
+            )
         dims[name.strip()] = int(value)
     return dims
 
@@ -222,11 +227,12 @@ def _cmd_audit(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="flopmagic",
         description="How much compute does this model cost? MACs and FLOPs, kept apart.",
     )
     parser.add_argument("--version", action="version", version=f"flopmagic {__version__}")
+    parser.add_argument(DEBUG_FLAG[0], action="store_true", help=DEBUG_FLAG[1] + " (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("profile", help="profile one model")
@@ -271,18 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run a command. Every failure is one line on stderr and exit status 2 (see cli_errors)."""
+    argv, debug = split_debug(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     stream = out or sys.stdout
     if getattr(args, "depth", None) is not None and args.depth < 1:
         parser.error("--depth must be at least 1")
-    try:
-        return int(args.handler(args, stream))
-    except FlopmagicError as error:
-        print(f"flopmagic: error: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
-        return 0
+    return run_reporting(lambda: int(args.handler(args, stream)), debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

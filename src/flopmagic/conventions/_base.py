@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
+from ..errors import FlopmagicError
 from ..formulas import Cost, price
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class Convention:
 _CONVENTIONS: dict[str, Convention] = {}
 
 
-class UnknownConventionError(KeyError):
+class UnknownConventionError(FlopmagicError, KeyError):
     """A convention name that is not registered."""
 
     def __str__(self) -> str:

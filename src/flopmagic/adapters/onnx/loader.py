@@ -3,6 +3,7 @@ and infer every tensor's shape statically. Nothing in the file is executed."""
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,57 @@ from ...errors import ProfilingError
 __all__ = ["bind_inputs", "graph_inputs", "infer_shapes", "load_model"]
 
 Shape = tuple[int | None, ...]
+
+INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
+
+
+def check_dim(value: Any, what: str) -> int:
+    """A dimension's value: a positive integer that fits ONNX's int64 (never a bool, a
+    float, 0 or a negative number, which would count nothing or be silently floored).
+
+    Raises:
+        ProfilingError: one line naming ``what`` and the accepted values.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ProfilingError(f"{what} = {value!r}: a dimension must be a positive integer, not {type(value).__name__}")
+    size = int(value)
+    if not 1 <= size <= INT64_MAX:
+        shown = f"{size}" if len(str(size)) <= 30 else f"{str(size)[:27]}..."
+        raise ProfilingError(f"{what} = {shown}: a dimension must be a positive integer from 1 to 2**63-1")
+    return size
+
+
+def symbolic_dims(proto: onnx.ModelProto) -> list[str]:
+    """The named symbolic dimensions of the graph's inputs, in order, each once."""
+    names: dict[str, None] = {}
+    for value in graph_inputs(proto):
+        if value.type.WhichOneof("value") == "tensor_type" and value.type.tensor_type.HasField("shape"):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    names[dim.dim_param] = None
+    return list(names)
+
+
+def _check_dims(proto: onnx.ModelProto, dims: Mapping[str, Any]) -> dict[str, int]:
+    if not isinstance(dims, Mapping):
+        raise ProfilingError(
+            f"dims must be a mapping of dimension name to size, e.g. {{'batch': 1}}; got {type(dims).__name__}"
+        )
+    known = symbolic_dims(proto)
+    unknown = [name for name in dims if name not in known]
+    if unknown:
+        listed = ", ".join(repr(n) for n in known) if known else "none"
+        raise ProfilingError(
+            f"dims name {', '.join(repr(str(n)) for n in unknown)}, not a dimension of this model; "
+            f"its symbolic dimensions are: {listed}"
+        )
+    return {name: check_dim(value, f"dims[{name!r}]") for name, value in dims.items()}
+
+
+def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(shape, (list, tuple)):
+        raise ProfilingError(f"{what} = {shape!r} is not a shape: pass e.g. (1, 3, 224, 224)")
+    return tuple(check_dim(d, f"{what}[{i}]") for i, d in enumerate(shape))
 
 
 def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
@@ -75,8 +127,12 @@ def bind_inputs(
     name); ``dims`` gives values for named symbolic dimensions (``batch=1``).
 
     Raises:
-        ProfilingError: a dimension stays unknown; the message names every one.
+        ProfilingError: a dimension stays unknown (the message names every one); a
+            ``dims`` name the graph's inputs do not have (the message lists those
+            they have); a size that is not a positive integer within int64.
     """
+    checked = _check_dims(proto, dims) if dims is not None else None
+    dims = checked
     bound = onnx.ModelProto()
     bound.CopyFrom(proto)
     inputs = graph_inputs(bound)
@@ -88,14 +144,16 @@ def bind_inputs(
                 raise ProfilingError(
                     f"input_shape names unknown inputs {sorted(unknown)}; the model's inputs are {[i.name for i in inputs]}"
                 )
-            shapes = {k: tuple(v) for k, v in input_shape.items()}
-        elif input_shape and all(isinstance(d, int) for d in input_shape):
-            shapes = {inputs[0].name: tuple(input_shape)} if inputs else {}  # type: ignore[arg-type]
+            shapes = {k: _check_shape(v, f"input_shape[{k!r}]") for k, v in input_shape.items()}
+        elif not isinstance(input_shape, (list, tuple)):
+            raise ProfilingError(f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224)")
+        elif input_shape and all(isinstance(d, numbers.Integral) for d in input_shape):
+            shapes = {inputs[0].name: _check_shape(input_shape, "input_shape")} if inputs else {}
         else:
             listed = list(input_shape)
             if len(listed) > len(inputs):
                 raise ProfilingError(f"{len(listed)} input shapes given, but the model has {len(inputs)} inputs")
-            shapes = {i.name: tuple(s) for i, s in zip(inputs, listed)}  # type: ignore[arg-type]
+            shapes = {i.name: _check_shape(s, f"input_shape[{n}]") for n, (i, s) in enumerate(zip(inputs, listed))}
     unresolved = []
     for value in inputs:
         tensor = value.type.tensor_type
@@ -114,7 +172,7 @@ def bind_inputs(
             if dim.HasField("dim_value") and dim.dim_value > 0:
                 continue
             if dim.dim_param and dims and dim.dim_param in dims:
-                size = int(dims[dim.dim_param])
+                size = dims[dim.dim_param]
                 dim.Clear()
                 dim.dim_value = size
             else:
