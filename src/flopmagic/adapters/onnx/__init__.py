@@ -23,7 +23,7 @@ from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .._table import translate_or_note
-from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
+from .loader import bind_inputs, check_model, graph_inputs, infer_shapes, load_model
 from .ops import Node, lookup
 
 __all__ = ["profile_onnx"]
@@ -223,21 +223,26 @@ class _Walk:
                 pair = self.as_linear[id(spec)] = (spec, OpSpec("linear", spec.inputs, spec.outputs, spec.attrs))
             spec = pair[1]
         concrete = self.concrete
-        record = make_record(
-            name=node_name or f"{op_type}_{index}",
-            native=native,
-            spec=spec,
-            scope=scope,
-            inputs=tuple(concrete.get(n, ()) for n in names),
-            outputs=tuple(concrete.get(n, ()) for n in outputs if n),
-            module_type=module_type,
-            params=params,
-            floating=floating,
-            count=count,
-            note=note,
-            overrides=self.overrides,
-            cache=self.priced,
-        )
+        fields: dict[str, Any] = {
+            "name": node_name or f"{op_type}_{index}",
+            "native": native,
+            "scope": scope,
+            "inputs": tuple(concrete.get(n, ()) for n in names),
+            "outputs": tuple(concrete.get(n, ()) for n in outputs if n),
+            "module_type": module_type,
+            "params": params,
+            "floating": floating,
+            "count": count,
+            "overrides": self.overrides,
+        }
+        try:
+            record = make_record(spec=spec, note=note, cache=self.priced, **fields)
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as error:
+            # shapes that contradict each other (a malformed graph): reported unpriced, never guessed
+            if spec is None:  # an override that raised: the user's code, reported as it is
+                raise
+            why = f"not priced: its shapes do not fit the {spec.op} formula ({type(error).__name__}: {_short(error)})"
+            record = make_record(spec=None, note=why, **fields)
         self.records.append(record)
         layer = self.layers.get(scope)
         if layer is None:
@@ -426,6 +431,7 @@ def _profile_onnx(
     name: str | None,
 ) -> ModelProfile:
     proto, label = load_model(model)
+    check_model(proto)
     bound = bind_inputs(proto, input_shape, dims)
     inferred, notes = infer_shapes(bound)
     walk = _Walk(inferred, overrides)

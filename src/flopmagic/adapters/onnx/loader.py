@@ -12,7 +12,7 @@ import onnx
 
 from ...errors import ProfilingError
 
-__all__ = ["bind_inputs", "graph_inputs", "infer_shapes", "load_model"]
+__all__ = ["bind_inputs", "check_dim", "check_model", "graph_inputs", "infer_shapes", "load_model", "symbolic_dims"]
 
 Shape = tuple[int | None, ...]
 
@@ -93,6 +93,43 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
     if not proto.graph.node and not proto.graph.input:
         raise ProfilingError(f"{path!r} holds no ONNX graph (empty or not an ONNX file)")
     return proto, os.path.splitext(os.path.basename(path))[0]
+
+
+def check_model(proto: onnx.ModelProto) -> None:
+    """Refuse what would otherwise give a wrong number or an unreadable record: names that
+    are not UTF-8 text (a corrupt file) and initializers with negative dimensions.
+
+    Raises:
+        ProfilingError: naming the first such name or initializer.
+    """
+    graphs = [proto.graph]
+    texts: list[object] = [proto.producer_name, proto.producer_version, proto.domain]
+    texts.extend(o.domain for o in proto.opset_import)
+    texts.extend(t for p in proto.metadata_props for t in (p.key, p.value))
+    for graph in graphs:
+        texts.append(graph.name)
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            texts.append(value.name)
+            if value.type.WhichOneof("value") == "tensor_type":
+                texts.extend(d.dim_param for d in value.type.tensor_type.shape.dim)
+        for tensor in graph.initializer:
+            texts.append(tensor.name)
+            if any(d < 0 for d in tensor.dims):
+                raise ProfilingError(
+                    f"initializer {tensor.name!r} has a negative dimension {list(tensor.dims)}: the model is corrupt"
+                )
+        for node in graph.node:
+            texts.extend((node.name, node.op_type, node.domain, *node.input, *node.output))
+            texts.extend(t for p in node.metadata_props for t in (p.key, p.value))
+            for attribute in node.attribute:
+                texts.append(attribute.name)
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attribute.g)
+                elif attribute.type == onnx.AttributeProto.GRAPHS:
+                    graphs.extend(attribute.graphs)
+    for text in texts:
+        if not isinstance(text, str):
+            raise ProfilingError(f"the model holds a name that is not UTF-8 text ({text!r:.60}): the file is corrupt")
 
 
 def _shape_of(value_info: onnx.ValueInfoProto) -> tuple[Shape, list[str]] | None:
