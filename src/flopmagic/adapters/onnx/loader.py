@@ -184,7 +184,7 @@ def bind_inputs(
             shapes = {k: _check_shape(v, f"input_shape[{k!r}]") for k, v in input_shape.items()}
         elif not isinstance(input_shape, (list, tuple)):
             raise ProfilingError(f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224)")
-        elif input_shape and all(isinstance(d, numbers.Integral) for d in input_shape):
+        elif input_shape and not any(isinstance(d, (list, tuple, Mapping)) for d in input_shape):  # one shape
             shapes = {inputs[0].name: _check_shape(input_shape, "input_shape")} if inputs else {}
         else:
             listed = list(input_shape)
