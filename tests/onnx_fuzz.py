@@ -186,15 +186,15 @@ def wrong_attribute(rng: random.Random, model: onnx.ModelProto) -> None:
     node.attribute.extend(kept)
     replacement = rng.choice(
         [
-            helper.make_attribute(name, "text"),
-            helper.make_attribute(name, 2.5),
-            helper.make_attribute(name, -3),
-            helper.make_attribute(name, [0, -1]),
-            helper.make_attribute(name, []),
-            helper.make_attribute(name, [1.5, 2.5]),
-            helper.make_attribute(name, numpy_helper.from_array(np.zeros((2,), np.float32))),
+            lambda: helper.make_attribute(name, "text"),
+            lambda: helper.make_attribute(name, 2.5),
+            lambda: helper.make_attribute(name, -3),
+            lambda: helper.make_attribute(name, [0, -1]),
+            lambda: helper.make_attribute(name, [], attr_type=onnx.AttributeProto.INTS),
+            lambda: helper.make_attribute(name, [1.5, 2.5]),
+            lambda: helper.make_attribute(name, numpy_helper.from_array(np.zeros((2,), np.float32))),
         ]
-    )
+    )()
     node.attribute.append(replacement)
 
 

@@ -103,13 +103,13 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
 
     if len(args.specs) < 2 and not args.conventions:
         raise FlopmagicError("compare needs two or more models, or one model with --conventions a,b,...")
-    profiles = [_profile_spec(args, spec) for spec in args.specs]
-    if args.conventions:
-        names = [c.strip() for c in args.conventions.split(",") if c.strip()]
-        from .conventions import get_convention
+    names = [c.strip() for c in (args.conventions or "").split(",") if c.strip()]
+    from .conventions import get_convention
 
-        for name in names:
-            get_convention(name)
+    for name in names:  # before any model is built: a typo fails at once
+        get_convention(name)
+    profiles = [_profile_spec(args, spec) for spec in args.specs]
+    if names:
         profiles = [p.under(c) for p in profiles for c in names]
     comparison = compare_profiles(profiles, by=args.by, depth=args.depth or 1)
     if args.format == "json":

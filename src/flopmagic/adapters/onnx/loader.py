@@ -78,9 +78,12 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
         return model, model.graph.name or "onnx model"
     if isinstance(model, (bytes, bytearray)):
         try:
-            return onnx.load_from_string(bytes(model)), "onnx model"
+            proto = onnx.load_from_string(bytes(model))
         except Exception as error:
             raise ProfilingError(f"these bytes are not an ONNX model (truncated or corrupt?): {error}") from error
+        if not proto.graph.node and not proto.graph.input:
+            raise ProfilingError("these bytes hold no ONNX graph (empty, or not an ONNX model)")
+        return proto, "onnx model"
     path = os.fspath(model)
     if not os.path.exists(path):
         raise ProfilingError(f"no such ONNX file: {path!r}")
