@@ -387,3 +387,35 @@ def test_a_profile_inside_a_profiled_cell_is_exact_and_not_captured():
     assert inner.macs == BIG_MLP_MACS
     profiles = capture.results().profiles
     assert [(p.model, p.macs) for p in profiles] == [("model", 2 * MLP_MACS)]  # two calls of the cell's model
+
+
+# -- CUDA: backward runs on autograd's device threads ---------------------------------------------
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_counts_equal_cpu_and_threads_stay_exact():
+    """On CUDA, autograd runs backward on its own device thread: the per-thread routing must
+    still see those ops (the dispatch mode follows autograd there), and two threads profiling
+    CUDA training steps at once must each be exact."""
+    cpu = flopmagic.profile(big_mlp(), input_shape=(2, 512), training=True)
+    assert any(r.phase == "backward" for r in cpu.records)
+    cuda = flopmagic.profile(big_mlp().cuda(), input_shape=(2, 512), training=True)
+    assert (cuda.macs, cuda.flops) == (cpu.macs, cpu.flops)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def many() -> None:
+        model = big_mlp().cuda()
+        try:
+            for _ in range(20):
+                results.append(flopmagic.profile(model, input_shape=(2, 512), training=True).macs)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=many) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    assert results == [cpu.macs] * 40
