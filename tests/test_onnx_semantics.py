@@ -221,3 +221,31 @@ def test_cli_dim_errors_are_one_line_exit_2(tmp_path, capsys, dim, message):
     assert captured.out == ""
     assert captured.err.startswith("flopmagic: error: ") and message in captured.err
     assert captured.err.count("\n") == 1
+
+
+# -- hostile sizes -------------------------------------------------------------------------------------
+
+
+def test_adaptive_window_sums_have_a_closed_form():
+    from flopmagic.formulas.pooling import adaptive_window_total
+
+    def by_definition(size_in: int, size_out: int) -> int:
+        # start = floor(i*in/out), end = ceil((i+1)*in/out), summed over the outputs
+        return sum(-((-(i + 1) * size_in) // size_out) - (i * size_in) // size_out for i in range(size_out))
+
+    for size_in in range(1, 50):
+        for size_out in range(1, 50):
+            assert adaptive_window_total(size_in, size_out) == by_definition(size_in, size_out)
+
+
+def test_huge_dims_price_in_bounded_time():
+    """A malformed or hostile file declaring 2**31 x 2**31 feature maps must not make pricing loop
+    over every output (global average pooling used to sum window lengths one output at a time)."""
+    side = 2**31
+    model = build(
+        [helper.make_node("GlobalAveragePool", ["x"], ["y"])],
+        [value("x", [1, 1, side, side])],
+        [value("y", [1, 1, 1, 1])],
+    )
+    # one window covering all 2**62 elements: 2**62 - 1 adds + 1 divide = 2**62 FLOPs
+    assert flopmagic.profile(model).flops == 2**62
