@@ -211,6 +211,7 @@ def test_dims_for_a_model_that_is_not_onnx_are_refused():
         ("batch=", "write name=value pairs with integer values"),
         ("=4", "write name=value pairs with integer values"),
         ("batch=٣", "write name=value pairs with integer values"),  # a non-ASCII digit
+        ("batch=-+5", "write name=value pairs with integer values"),  # used to be a ValueError
     ],
 )
 def test_cli_dim_errors_are_one_line_exit_2(tmp_path, capsys, dim, message):

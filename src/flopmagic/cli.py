@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -31,8 +32,7 @@ def _dims(text: str | None) -> dict[str, int] | None:
     dims: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
-        digits = value.strip().removeprefix("-").removeprefix("+")
-        if not sep or not name.strip() or not digits.isascii() or not digits.isdigit():
+        if not sep or not name.strip() or not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
             raise FlopmagicError(
                 f"bad --dim {text!r}: write name=value pairs with integer values, e.g. --dim batch=1,seq=128"
             )
