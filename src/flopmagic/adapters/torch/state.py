@@ -49,6 +49,7 @@ def _release(model: torch.nn.Module) -> None:
         else:
             _claims[id(model)] = (held[0], held[1], held[2] - 1)
 
+
 _HOOK_DICTS = (
     "_forward_hooks",
     "_forward_hooks_with_kwargs",
