@@ -84,7 +84,7 @@ def test_factory_failures_in_the_api_are_spec_errors(factory_module):
         flopmagic.profile("raising_models:raises", input_shape=(1, 3))
     with pytest.raises(SpecError, match="ValueError: broken at import"):
         flopmagic.profile("broken_module:anything", input_shape=(1, 3))
-    with pytest.raises(SpecError, match="returned int, not a PyTorch, Keras or ONNX model"):
+    with pytest.raises(SpecError, match="returned int, not a "):
         flopmagic.profile("raising_models:not_a_model")
 
 

@@ -20,6 +20,9 @@ interrupted:
 
 Only generators that exist globally are covered: a ``numpy.random.Generator``
 or ``torch.Generator`` the user created is theirs and is never touched.
+
+This module imports no framework: it reads the frameworks the process has already
+imported from ``sys.modules`` (a framework not imported yet has drawn nothing).
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ def _save() -> list[Callable[[], None]]:
     restorers: list[Callable[[], None]] = []
     python_state = random.getstate()
     restorers.append(lambda: random.setstate(python_state))
-    if "numpy" in sys.modules:
-        import numpy
-
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
         numpy_state = numpy.random.get_state()
         restorers.append(lambda: numpy.random.set_state(numpy_state))
-    if "torch" in sys.modules:
-        restorers.append(_save_torch())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        restorers.append(_save_torch(torch))
     else:
         restorers.append(_reseed_torch_if_imported)
     if "tensorflow" in sys.modules:
@@ -59,12 +62,10 @@ def _save() -> list[Callable[[], None]]:
     return restorers
 
 
-def _save_torch() -> Callable[[], None]:
-    import torch
-
+def _save_torch(torch: Any) -> Callable[[], None]:
     cpu = torch.get_rng_state()
     cuda: list[Any] = []
-    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+    if torch.cuda.is_initialized():
         cuda = [torch.cuda.get_rng_state(index) for index in range(torch.cuda.device_count())]
 
     def restore() -> None:
@@ -83,17 +84,14 @@ def _reseed_torch_if_imported() -> None:
 
 def _save_tensorflow() -> list[Callable[[], None]]:
     restorers: list[Callable[[], None]] = []
-    try:
-        from tensorflow.python.eager import context
-        from tensorflow.python.ops import stateful_random_ops
-    except ImportError:  # pragma: no cover - a TensorFlow without these modules
-        return restorers
-    generator = getattr(stateful_random_ops, "global_generator", None)
+    # both are imported by ``import tensorflow``; absent in a TensorFlow laid out otherwise
+    stateful = sys.modules.get("tensorflow.python.ops.stateful_random_ops")
+    context = sys.modules.get("tensorflow.python.eager.context")
+    generator = getattr(stateful, "global_generator", None)
     if generator is not None:
         state = generator.state.numpy()
         restorers.append(lambda: generator.state.assign(state))
-    ctx = context.context()
-    op_seeds = getattr(ctx, "_rng", None)
+    op_seeds = getattr(context.context(), "_rng", None) if context is not None else None
     if op_seeds is not None:  # tf.random.set_seed(...) was called: its op-seed sequence
         op_state = op_seeds.getstate()
         restorers.append(lambda: op_seeds.setstate(op_state))
@@ -101,9 +99,8 @@ def _save_tensorflow() -> list[Callable[[], None]]:
 
 
 def _save_keras() -> list[Callable[[], None]]:
-    try:
-        from keras.src.backend.common import global_state
-    except ImportError:  # pragma: no cover - another Keras layout
+    global_state = sys.modules.get("keras.src.backend.common.global_state")
+    if global_state is None:  # another Keras layout
         return []
     generator = global_state.get_global_attribute(_KERAS_SEED_GENERATOR)
     if generator is None:
