@@ -206,28 +206,33 @@ def _with_unit(value: str | None, header: str | None, default_word: str) -> str 
 _NAME_CACHE: dict[str, dict[str, list[str]]] = {}
 
 
-def _torchvision_keys() -> dict[str, list[str]]:
-    """torchvision classification models by their name without separators."""
-    if "torchvision" not in _NAME_CACHE:
-        try:
-            import torchvision
-            from torchvision.models import list_models
-        except ImportError:
-            _NAME_CACHE["torchvision"] = {}
-        else:
-            keys: dict[str, list[str]] = {}
-            for name in list_models(module=torchvision.models):
-                keys.setdefault(re.sub(r"[^a-z0-9]", "", name.lower()), []).append(name)
-            _NAME_CACHE["torchvision"] = keys
-    return _NAME_CACHE["torchvision"]
+def _spec_keys() -> dict[str, list[str]]:
+    """Every spec whose model registry the adapters list (their ``spec_names``: for
+    PyTorch, torchvision's classifiers), by its name without separators and case. A
+    registry whose package is not installed lists nothing."""
+    if "specs" not in _NAME_CACHE:
+        from . import adapters
+
+        keys: dict[str, list[str]] = {}
+        for adapter in adapters.adapters():
+            for prefix, names in adapter.spec_names.items():
+                try:
+                    listed = names()
+                except ImportError:
+                    continue
+                for name in listed:
+                    keys.setdefault(re.sub(r"[^a-z0-9]", "", name.lower()), []).append(f"{prefix}:{name}")
+        _NAME_CACHE["specs"] = keys
+    return _NAME_CACHE["specs"]
 
 
 def resolve_model_name(name: str, mapping: Mapping[str, str] | None = None) -> str:
     """A model name as a table writes it -> a flopmagic spec.
 
     The mapping wins (exact name, then case-insensitively); a name with a ``:`` is
-    already a spec; otherwise the torchvision classifier whose name matches without
-    separators and case (``ResNet-50``, ``resnet_50``, ``RESNET50`` -> ``resnet50``).
+    already a spec; otherwise the model of an adapter's listed registry (``spec_names``:
+    torchvision's classifiers) whose name matches without separators and case
+    (``ResNet-50``, ``resnet_50``, ``RESNET50`` -> ``torchvision:resnet50``).
 
     Raises:
         ClaimError: no model or several; the message asks for ``--map "Name=spec"``.
@@ -242,9 +247,9 @@ def resolve_model_name(name: str, mapping: Mapping[str, str] | None = None) -> s
     if ":" in clean:
         return clean
     key = re.sub(r"[^a-z0-9]", "", clean.lower())
-    found = _torchvision_keys().get(key, [])
+    found = _spec_keys().get(key, [])
     if len(found) == 1:
-        return f"torchvision:{found[0]}"
+        return found[0]
     if len(found) > 1:
         raise ClaimError(
             f'model name {quote(name)} is ambiguous ({", ".join(found)}); map it: --map "{name}=torchvision:..."'
