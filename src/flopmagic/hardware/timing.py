@@ -143,8 +143,8 @@ def adapter_for(model: Any, capability: str, what: str) -> Adapter:
     framework = adapters.detect_framework(model)
     adapter = adapters.get_adapter(framework) if framework is not None else None
     if adapter is None or getattr(adapter, capability) is None:
-        kind = adapter.title if adapter is not None else type(model).__name__
-        raise HardwareError(f"{what} runs models of {', '.join(able) or 'no framework'}; got a {kind} model")
+        got = f"a {adapter.title} model" if adapter is not None else f"a {type(model).__name__!r} object"
+        raise HardwareError(f"{what} runs models of {', '.join(able) or 'no framework'}; got {got}")
     return adapter
 
 
