@@ -249,7 +249,7 @@ def test_time_asks_the_adapter_and_names_the_frameworks_that_time() -> None:
 
     timers = [a.title for a in adapters() if a.timer is not None]
     assert "PyTorch" in timers  # declared in the torch adapter's one registration
-    with pytest.raises(HardwareError, match="runs models of PyTorch.*got a 'object' object"):
+    with pytest.raises(HardwareError, match=r"runs models of PyTorch.*got a 'object' object"):
         time_model(object(), input_shape=(1, 4))
 
 
