@@ -292,7 +292,7 @@ def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     import flopmagic
-    from flopmagic.specs import build_torch_model
+    from flopmagic.adapters.torch.specs import build_torch_model
 
     config = LlamaConfig(
         hidden_size=8192,
@@ -390,7 +390,7 @@ def worker_keras_graph(tool: str, name: str, repeats: int) -> dict[str, Any]:
     import keras
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from flopmagic.adapters.tensorflow.profiler import profiler_counts
+    from flopmagic.peers.tf_profiler import profiler_counts
 
     model = keras.applications.ResNet50(weights=None)
     traced = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec((1, 224, 224, 3)))
@@ -417,7 +417,71 @@ def worker_gpt2_training(tool: str, name: str, repeats: int) -> dict[str, Any]:
     return {"value": forward, "second": backward, "seconds": 0.0, "forward": None, "params": profile.params}
 
 
+def worker_roofline(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    """Predicted (roofline on the calibrated ``local`` device) vs measured latency of one forward."""
+    import torch
+
+    import flopmagic
+    from flopmagic.hardware import get_device, roofline
+    from flopmagic.hardware.timing import time_model, utilisation
+
+    if name == "linear":
+        torch.manual_seed(0)
+        model, inputs = torch.nn.Linear(2048, 2048).eval(), (torch.randn(512, 2048),)
+    else:
+        model, inputs = _torch_model(name)
+    local = get_device("local")  # calibrated once, cached in the user cache directory
+    profile = flopmagic.profile(model, inputs if isinstance(inputs, dict) else inputs[0], name=name)
+    predicted = roofline(profile, local, "fp32")
+    timing = time_model(model, inputs if isinstance(inputs, dict) else inputs[0], repeats=repeats, warmup=2)
+    used = utilisation(profile, timing, local, "fp32")
+    return {
+        "value": profile.flops,
+        "seconds": timing.latency_s,
+        "predicted": predicted.time_s,
+        "compute": predicted.compute_s,
+        "memory": predicted.memory_s,
+        "bound": predicted.bound,
+        "mfu": used.mfu,
+        "peak": local.peak_flops["fp32"],
+        "bandwidth": local.bandwidth,
+        "forward": None,
+    }
+
+
+ROOFLINE_MODELS = ["linear", "resnet50", "mobilenet_v2", "bert", "gpt2"]
+
+
+def hardware_section(results: dict[str, Any]) -> list[str]:
+    """Markdown: roofline-predicted vs measured latency on this machine (the ratio is the figure)."""
+    first = next((r for r in results.values() if "peak" in r), None)
+    lines = [
+        "## Predicted vs measured latency (roofline on this machine)",
+        "",
+        "`flopmagic.hardware.roofline` on the calibrated `local` device (FP32 GEMM rate and streaming-copy "
+        "bandwidth, measured once and cached"
+        + (f": {first['peak'] / 1e9:.1f} GFLOP/s, {first['bandwidth'] / 1e9:.1f} GB/s" if first else "")
+        + ") against the measured median latency of an eager `torch.no_grad()` forward at batch 1 "
+        "(the Linear: 512 x 2048 -> 2048). The roofline is a lower bound on an unfused run at the peaks; the ratio "
+        "measured / predicted says how far eager PyTorch is from it. MFU = counted FLOPs / (latency x the calibrated "
+        "peak).",
+        "",
+        "| model | FLOPs | predicted | bound | measured | measured / predicted | MFU |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | error: {r['error']} | | | | | |")
+            continue
+        lines.append(
+            f"| {name} | {_g(r['value'])} | {r['predicted'] * 1e3:.2f} ms | {r['bound']} | "
+            f"{r['seconds'] * 1e3:.2f} ms | {r['seconds'] / r['predicted']:.2f} | {100 * r['mfu']:.1f}% |"
+        )
+    return lines
+
+
 WORKERS = {
+    "roofline": worker_roofline,
     "torch": worker_torch,
     "keras": worker_keras,
     "onnx": worker_onnx,
@@ -690,10 +754,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "TOOL", "NAME"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--hardware",
+        choices=("include", "only", "skip"),
+        default="include",
+        help="the predicted-vs-measured latency section: include it, run only it (printed, not written), or skip it",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(*args.worker, repeats=args.repeats)
         return 0
+    hardware: dict[str, Any] = {}
+    if args.hardware != "skip":
+        print("Roofline vs measured latency:", flush=True)
+        hardware = {m: measure("roofline", "flopmagic", m, args.repeats) for m in ROOFLINE_MODELS}
+        if args.hardware == "only":
+            print("\n".join(hardware_section(hardware)))
+            return 0
     started = time.time()
     results: dict[str, Any] = {"torch": {}, "other": {}}
     print("PyTorch models:", flush=True)
@@ -716,7 +793,10 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("flopmagic", "tf-profiler"):
         results["other"][("keras_graph", tool, "resnet50")] = measure("keras_graph", tool, "resnet50", 3)
     results["other"][("gpt2_training", "flopmagic", "gpt2")] = measure("gpt2_training", "flopmagic", "gpt2", 1)
-    Path(args.out).write_text(report(results, time.time() - started), encoding="utf-8")
+    text = report(results, time.time() - started)
+    if hardware:
+        text += "\n" + "\n".join(hardware_section(hardware)) + "\n"
+    Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out} in {(time.time() - started) / 60:.1f} min")
     return 0
 

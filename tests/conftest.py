@@ -58,6 +58,18 @@ def spec_profile():
     return get
 
 
+@pytest.fixture(scope="module")
+def ip():
+    """The one IPython shell of the test session (IPython makes one per process), with
+    ``%load_ext flopmagic`` and PyTorch imported."""
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "flopmagic")
+    shell.run_cell("import torch, torchvision\nfrom torch import nn")
+    return shell
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Test modules import TensorFlow directly; load it the way flopmagic does, so that
     # PyTorch's triton (imported lazily later) cannot crash the process.

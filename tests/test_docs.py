@@ -17,6 +17,13 @@ def test_generated_tables_are_current():
     assert "| `conv` | contraction |" in text and "| `fvcore` |" in text
 
 
+def test_options_table_is_current():
+    # python -m flopmagic.render.docs docs/options.md rewrites it from flopmagic/options.py
+    text = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
+    assert update(text) == text
+    assert "| `--top` | profile | yes |" in text and "| `--backend` |" in text
+
+
 def test_readme_commands_exist_in_the_makefile_and_ci():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")

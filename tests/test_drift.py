@@ -33,7 +33,7 @@ def test_every_table_entry_names_an_existing_aten_op():
 
 def test_simple_families_map_to_registered_formulas():
     canonical = (
-        set(aten._UNARY.values())
+        set(aten._SAME_SHAPE.values())
         | set(aten._REDUCE.values())
         | set(aten._MOVEMENT)
         | set(aten._RESIZE.values()) - {"nearest", "linear", "bilinear", "trilinear", "bicubic"}
@@ -180,3 +180,69 @@ def test_public_functions_are_not_shadowed_by_submodules():
         and inspect.isfunction(flopmagic.compare)
         and inspect.isfunction(flopmagic.audit)
     )
+
+
+# -- the other hand-kept lists ----------------------------------------------------------------
+def test_hook_dicts_are_every_hook_dict_a_module_has():
+    from flopmagic.adapters.torch.state import _HOOK_DICTS
+
+    # the state guard snapshots each of these; a hook dictionary torch adds must join them
+    fresh = {k for k, v in nn.Module().__dict__.items() if "hook" in k and isinstance(v, dict)}
+    assert set(_HOOK_DICTS) == fresh
+
+
+def test_metadata_ops_cover_what_flop_counter_mode_skips():
+    import ast
+    import inspect
+    import textwrap
+
+    from torch.utils import flop_counter
+
+    from flopmagic.adapters.torch.recorder import _METADATA
+
+    # the set literal of the first `if func in {...}` in FlopCounterMode's dispatch mode
+    mode = getattr(flop_counter, "_FlopCounterMode", flop_counter.FlopCounterMode)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(mode.__torch_dispatch__)))
+    literal = next(node for node in ast.walk(tree) if isinstance(node, ast.Set))
+    skipped = {ast.unparse(e).removeprefix("torch.ops.") for e in literal.elts}
+    assert len(skipped) >= 10  # the walk found the list
+    ours = {f"{op.namespace}.{op._opname}.{op._overloadname}" for op in _METADATA}
+    assert skipped <= ours, sorted(skipped - ours)
+    for op in _METADATA:  # each still exists in the installed torch
+        assert isinstance(op, torch._ops.OpOverload) and op._schema.returns
+
+
+def test_mha_argument_names_follow_the_installed_signature():
+    import inspect
+
+    names = tuple(inspect.signature(torch.nn.functional.multi_head_attention_forward).parameters)
+    assert names[: len(aten._MHA_NAMES)] == aten._MHA_NAMES
+
+
+def test_the_auditor_reads_every_tool_convention():
+    from flopmagic.auditor import hypotheses
+    from flopmagic.conventions import conventions
+
+    own = {"flopmagic", "flopmagic-causal", "strict", "paper"}  # flopmagic's own counts, not other tools'
+    tools = {c.name for c in conventions()} - own
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    names = {h.name for h in hypotheses(flopmagic.profile(model, input_shape=(1, 3, 8, 8)))}
+    assert tools <= names, sorted(tools - names)
+
+
+def test_tensorflow_contractions_are_the_installed_contraction_ops():
+    from flopmagic.adapters import import_tensorflow
+
+    pytest.importorskip("tensorflow")
+    import re
+
+    tf = import_tensorflow()
+    from flopmagic.adapters.tensorflow.contractions import CONTRACTIONS
+    from flopmagic.adapters.tensorflow.ops import TABLE
+
+    ops = {name for name in dir(tf.raw_ops) if not name.startswith("_")}
+    assert ops >= CONTRACTIONS and set(TABLE) >= CONTRACTIONS
+    # a new version of a contraction (BatchMatMulV4, Conv3DBackpropInputV3) must join the list
+    family = re.compile(r"^(MatMul|BatchMatMul(V\d)?|Conv[23]D|DepthwiseConv2dNative|Conv[23]DBackpropInput(V\d)?)$")
+    translated = {name for name in ops if family.match(name) and name in TABLE}
+    assert translated <= CONTRACTIONS, sorted(translated - CONTRACTIONS)

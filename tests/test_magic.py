@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import capture_output
 
 import flopmagic
-
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "flopmagic")
-    shell.run_cell("import torch, torchvision\nfrom torch import nn")
-    return shell
 
 
 def run(ip, line, cell):

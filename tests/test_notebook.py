@@ -53,3 +53,9 @@ def test_side_by_side_and_audits(executed):
     assert "macs-as-flops" in audit
     paper = outputs(cell_with(executed, "3.8 x 10^9"), "text/plain")[0]
     assert "mismatch" in paper and "not a MAC/FLOP confusion" in paper
+
+
+def test_a_papers_table_is_audited_as_an_html_table(executed):
+    html = outputs(cell_with(executed, "audit_table"), "text/html")[0]
+    # EfficientNet-B4 at 380: torchvision's 4,393,771,024 MACs are +4.6% above the paper's 4.2 B
+    assert "<table" in html and "torchvision:efficientnet_b4" in html and "+4.6%" in html

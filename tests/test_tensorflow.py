@@ -16,8 +16,8 @@ import keras_models
 import torch_models
 from flopmagic import ProfilingError
 from flopmagic.adapters.tensorflow import ops as tf_ops
-from flopmagic.adapters.tensorflow.profiler import profiler_counts
 from flopmagic.formulas import registered_ops
+from flopmagic.peers.tf_profiler import profiler_counts
 
 # (torch builder, keras builder, torch input shape, MACs, PyTorch-comparable params)
 TWINS = {

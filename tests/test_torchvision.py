@@ -12,7 +12,7 @@ import torchvision
 from torchvision.models import get_model_weights, list_models
 
 import flopmagic
-from flopmagic.specs import torchvision_build_args
+from flopmagic.adapters.torch.specs import torchvision_build_args
 
 # Weights whose documented numbers flopmagic cannot match, with the measured cause.
 # (None at present: every classification weight matches. Add here with the reason if one stops.)

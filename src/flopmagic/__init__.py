@@ -18,12 +18,16 @@ from typing import Any
 from ._version import __version__
 from .aggregate import Row
 from .api import BACKENDS, audit, compare, profile
+from .claim_tables import audit_table
+from .claims import audit_claims, load_claims
 from .comparison import Comparison
 from .conventions import Convention, conventions, get_convention
-from .errors import FlopmagicError, ProfilingError, SpecError
+from .errors import FlopmagicError, HardwareError, OptionError, ProfilingError, SpecError
 from .formulas import Cost, OpSpec, formula, price
+from .hardware import estimate
 from .report import Report
 from .schema import SCHEMA_VERSION, LayerInfo, ModelProfile, OpRecord, TensorInfo, Totals
+from .surveys import Survey, SurveyRow, survey
 from .units import ParsedQuantity, QuantityParseError, format_count, parse_quantity
 
 __all__ = [
@@ -33,29 +37,38 @@ __all__ = [
     "Convention",
     "Cost",
     "FlopmagicError",
+    "HardwareError",
     "LayerInfo",
     "ModelProfile",
     "OpRecord",
     "OpSpec",
+    "OptionError",
     "ParsedQuantity",
     "ProfilingError",
     "QuantityParseError",
     "Report",
     "Row",
     "SpecError",
+    "Survey",
+    "SurveyRow",
     "TensorInfo",
     "Totals",
     "__version__",
     "audit",
+    "audit_claims",
+    "audit_table",
     "compare",
     "conventions",
+    "estimate",
     "format_count",
     "formula",
     "get_convention",
+    "load_claims",
     "load_ipython_extension",
     "parse_quantity",
     "price",
     "profile",
+    "survey",
 ]
 
 

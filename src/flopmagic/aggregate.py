@@ -7,10 +7,14 @@ renderers decide how to sort.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .formulas import Shape
-from .schema import LayerInfo, OpRecord, Phase
+
+if TYPE_CHECKING:  # pure functions of the records: the schema imports this module, not the reverse
+    from .receptive_field import ReceptiveField
+    from .schema import LayerInfo, OpRecord, Phase
 
 __all__ = ["Row", "by_layer", "by_native_op", "by_op_type", "by_scope", "truncate_scope"]
 
@@ -21,6 +25,7 @@ class Row:
 
     ``params`` is parameters read (op tables) or parameters owned (scope/layer
     tables); ``calls`` how many op calls (op tables) or module calls (layer tables).
+    ``receptive_field``: the layer's output field, when asked for (layer tables).
     """
 
     key: str
@@ -31,9 +36,13 @@ class Row:
     type: str = ""
     output_shapes: tuple[Shape, ...] = ()
     unsupported: int = 0
+    receptive_field: ReceptiveField | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {}
+        if self.receptive_field is not None:
+            extra["receptive_field"] = self.receptive_field.to_dict()
+        return extra | {
             "key": self.key,
             "type": self.type,
             "macs": self.macs,
@@ -101,11 +110,26 @@ def _prefixes(scope: str, depth: int | None) -> list[str]:
     return [""] + [".".join(parts[:i]) for i in range(1, limit + 1)]
 
 
-def by_scope(records: Sequence[OpRecord], layers: Sequence[LayerInfo], depth: int | None = None) -> list[Row]:
+def _with_fields(rows: list[Row], records: Sequence[OpRecord], *, cumulative: bool) -> list[Row]:
+    from .receptive_field import receptive_fields_by_scope  # the schema imports this module: import on use
+
+    fields = receptive_fields_by_scope(records, cumulative=cumulative)
+    return [replace(row, receptive_field=fields.get(row.key)) for row in rows]
+
+
+def by_scope(
+    records: Sequence[OpRecord],
+    layers: Sequence[LayerInfo],
+    depth: int | None = None,
+    *,
+    receptive_field: bool = False,
+) -> list[Row]:
     """Cumulative rows per module path down to ``depth`` (None: every depth).
 
     Each row includes everything below it; the first row, key ``""``, is the
     whole model. Layers that ran no ops still get a row, in execution order.
+    ``receptive_field``: each row carries the field of the last op below it
+    (:mod:`flopmagic.receptive_field`).
     """
     groups: dict[str, _Acc] = {"": _Acc()}
     for layer in layers:
@@ -138,12 +162,13 @@ def by_scope(records: Sequence[OpRecord], layers: Sequence[LayerInfo], depth: in
                 acc.unsupported,
             )
         )
-    return rows
+    return _with_fields(rows, records, cumulative=True) if receptive_field else rows
 
 
-def by_layer(records: Sequence[OpRecord], layers: Sequence[LayerInfo]) -> list[Row]:
+def by_layer(records: Sequence[OpRecord], layers: Sequence[LayerInfo], *, receptive_field: bool = False) -> list[Row]:
     """One row per layer with the ops it ran itself (not its children's), its
-    type, output shapes, own parameters and call count."""
+    type, output shapes, own parameters and call count; with ``receptive_field``,
+    the field of its last op's output (:mod:`flopmagic.receptive_field`)."""
     groups = _group(records, lambda r: r.scope, params=False)
     rows = []
     seen: set[str] = set()
@@ -165,4 +190,4 @@ def by_layer(records: Sequence[OpRecord], layers: Sequence[LayerInfo]) -> list[R
     for scope, acc in groups.items():
         if scope not in seen:
             rows.append(Row(scope, acc.macs, acc.flops, 0, acc.calls, unsupported=acc.unsupported))
-    return rows
+    return _with_fields(rows, records, cumulative=False) if receptive_field else rows

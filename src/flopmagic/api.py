@@ -6,10 +6,10 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import options
 from ._rng import preserving_rng
-from .adapters import detect_framework
-from .conventions import get_convention
-from .errors import FlopmagicError, ProfilingError
+from .adapters import BACKENDS, RunRequest, adapters, detect_framework, get_adapter
+from .errors import FlopmagicError, OptionError, ProfilingError
 from .pricing import Override
 from .schema import ModelProfile
 
@@ -21,14 +21,6 @@ from .specs import LoadedModel, load_spec
 __all__ = ["BACKENDS", "audit", "compare", "profile"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# backend -> the frameworks it can count
-BACKENDS: dict[str, tuple[str, ...]] = {
-    "flopmagic": ("torch", "tensorflow", "onnx"),
-    "fvcore": ("torch",),
-    "torch": ("torch",),
-    "tf-profiler": ("tensorflow",),
-}
 
 
 def _profiling_errors(function: F) -> F:
@@ -66,9 +58,9 @@ def profile(
     """Profile one model: FLOPs, MACs and parameters, per op and per layer.
 
     Args:
-        model: a ``torch.nn.Module``, a Keras model or ``tf.function``, an ONNX
-            model (path, bytes or ``ModelProto``), or a spec string
-            (``"torchvision:resnet50"``, ``"transformers:BertModel"``, ...).
+        model: a model of a registered framework (a ``torch.nn.Module``, a Keras model
+            or ``tf.function``, an ONNX model as path, bytes or ``ModelProto``, ...), or a
+            spec string (``"torchvision:resnet50"``, ``"transformers:BertModel"``, ...).
         inputs: the inputs to run (a tensor, a tuple, a dict of keyword arguments).
         input_shape: shape(s) of random inputs, instead of ``inputs``.
         backend: ``"flopmagic"`` (default, the exact counter), ``"fvcore"``,
@@ -84,12 +76,15 @@ def profile(
     The user's model is left exactly as it was, also when profiling fails, and so
     are the global random generators (Python, NumPy, PyTorch, TensorFlow): random
     inputs, dropout draws and spec builds do not change the user's next draw.
+
+    Raises:
+        OptionError: an option value flopmagic does not accept (names the accepted ones).
+        ProfilingError, SpecError: the model cannot be read or run. Only flopmagic's
+            errors leave this function (anything else a framework raises is chained
+            into a ProfilingError).
     """
     backend = backend or "flopmagic"
-    if backend not in BACKENDS:
-        raise ProfilingError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if convention is not None:
-        get_convention(convention)  # fail early with the list of conventions
+    options.check("api.profile", {"backend": backend, "convention": convention, "dims": dims})
     loaded: LoadedModel | None = None
     if isinstance(model, str):
         loaded = load_spec(model, device=device)
@@ -97,7 +92,7 @@ def profile(
         name = name or loaded.name
         if inputs is None:
             shape = input_shape if input_shape is not None else loaded.input_shape
-            if shape is None and loaded.framework == "torch":
+            if shape is None and get_adapter(loaded.framework).needs_inputs:
                 raise ProfilingError(
                     f"{loaded.name}: pass input_shape=... (the spec does not say what the model takes)"
                 )
@@ -107,22 +102,31 @@ def profile(
                 input_shape = shape
     framework = detect_framework(model)
     if framework is None:
+        kinds = ", ".join(a.title for a in adapters())
         raise ProfilingError(
-            f"cannot profile a {type(model).__name__}: pass a torch.nn.Module, a Keras model, an ONNX "
-            "model (path, bytes or ModelProto) or a spec such as 'torchvision:resnet50'"
+            f"cannot profile a {type(model).__name__}: pass a model of a registered framework ({kinds}) "
+            "or a spec such as 'torchvision:resnet50'"
         )
     if dims is not None and framework != "onnx":
         raise ProfilingError(
             f"dims=... binds symbolic ONNX dimensions; this is a {framework} model: give input_shape=... instead"
         )
-    if framework not in BACKENDS[backend]:
-        raise ProfilingError(
+    adapter = get_adapter(framework)
+    counter = adapter.backend(backend)
+    if counter is None:
+        raise OptionError(
             f"backend {backend!r} cannot count a {framework} model; it counts {', '.join(BACKENDS[backend])}"
         )
-    result = _run(model, framework, backend, inputs, input_shape, training, device, dims, overrides, name)
+    if training and not counter.training:
+        raise ProfilingError(
+            f"training=True: backend {backend!r} counts {adapter.title} models for inference only"
+            + ("; use backend='flopmagic'" if adapter.backends[0].training else "")
+        )
+    request = RunRequest(inputs, input_shape, training, device, dims, overrides, name)
+    result = counter.run(model, request)
     if convention is not None and convention != result.convention:
         if backend != "flopmagic":
-            raise ProfilingError(
+            raise OptionError(
                 f"backend {backend!r} reports its own convention ({result.convention!r}); "
                 f"use backend='flopmagic' with convention={convention!r}"
             )
@@ -130,46 +134,9 @@ def profile(
     return result
 
 
-def _run(
-    model: Any,
-    framework: str,
-    backend: str,
-    inputs: Any,
-    input_shape: Any,
-    training: bool,
-    device: str | None,
-    dims: Mapping[str, int] | None,
-    overrides: Mapping[str, Override] | None,
-    name: str | None,
-) -> ModelProfile:
-    if framework == "torch":
-        if backend == "fvcore":
-            from .adapters.native.torch_backends import profile_fvcore
-
-            return profile_fvcore(model, inputs, input_shape=input_shape, training=training, name=name)
-        if backend == "torch":
-            from .adapters.native.torch_backends import profile_flop_counter_mode
-
-            return profile_flop_counter_mode(model, inputs, input_shape=input_shape, training=training, name=name)
-        from .adapters.torch.profiler import profile_module
-
-        return profile_module(
-            model, inputs, input_shape=input_shape, training=training, device=device, overrides=overrides, name=name
-        )
-    if training:
-        raise ProfilingError(f"training=True is supported for PyTorch models; this is a {framework} model")
-    if framework == "tensorflow":
-        from .adapters.tensorflow import profile_keras
-
-        return profile_keras(model, inputs, input_shape=input_shape, backend=backend, overrides=overrides, name=name)
-    from .adapters.onnx import profile_onnx
-
-    return profile_onnx(model, input_shape=input_shape, dims=dims, overrides=overrides, name=name)
-
-
 def audit(
     model: Any,
-    claim: str,
+    claim: str | None,
     params_claim: str | None = None,
     tolerance: float | None = None,
     *,
@@ -183,7 +150,9 @@ def audit(
     :func:`profile` takes, with its options (``input_shape=...``, ``device=...``).
     Returns a :class:`~flopmagic.audit.Verdict`: what the number is (MACs labelled
     as FLOPs, true FLOPs, a binary prefix, a partial count, or a mismatch), what it
-    matched and by how much.
+    matched and by how much. ``claim=None`` audits ``params_claim`` alone. Training
+    compute and MFU claims: :mod:`flopmagic.training_claims`; claims files and
+    tables: :mod:`flopmagic.claims`, :mod:`flopmagic.claim_tables`.
     """
     from .auditor import DEFAULT_TOLERANCE
     from .auditor import audit as audit_profile
@@ -220,6 +189,7 @@ def compare(
     """
     from .comparison import compare_profiles
 
+    options.check("api.compare", {"by": by, "depth": depth, "align": align})
     profiles = [m if isinstance(m, ModelProfile) else profile(m, **profile_options) for m in models]
     if conventions:
         profiles = [p.under(c) for p in profiles for c in conventions]

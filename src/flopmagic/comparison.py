@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from .aggregate import Row
 from .conventions import get_convention
+from .display import Displayable
 from .schema import ModelProfile
 
 __all__ = ["Align", "By", "CompareRow", "Comparison", "compare_profiles"]
@@ -46,7 +47,7 @@ class CompareRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(Displayable):
     """Profiles side by side, with totals, aligned rows and each column's convention."""
 
     profiles: tuple[ModelProfile, ...]
@@ -54,6 +55,7 @@ class Comparison:
     by: By
     align: Literal["name", "position"]
     rows: tuple[CompareRow, ...]
+    _render_kind: ClassVar[str] = "comparison"
 
     @property
     def conventions(self) -> tuple[str, ...]:
@@ -85,15 +87,8 @@ class Comparison:
             ],
         }
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .render.compare import render_comparison_html, render_comparison_text
-
-        return {"text/plain": render_comparison_text(self), "text/html": render_comparison_html(self)}
-
     def __str__(self) -> str:
-        from .render.compare import render_comparison_text
-
-        return render_comparison_text(self)
+        return self.render("text")
 
 
 def _flat_stages(profile: ModelProfile, depth: int) -> list[Row]:

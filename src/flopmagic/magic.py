@@ -12,7 +12,6 @@ Keras model call and ONNX Runtime run, or the models named on the line.
 from __future__ import annotations
 
 import ast
-import importlib
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -20,29 +19,15 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from . import options
+
 __all__ = ["FlopMagics", "register", "unregister"]
 
 
 def _common(fn: Any) -> Any:
-    """The options %%profile and %profile_model share."""
-    for decorator in reversed(
-        [
-            argument("--input", metavar="VAR", help="the variable holding the input(s) for the named models"),
-            argument("--input-shape", metavar="SHAPE", help="random inputs of this shape, e.g. 1x3x224x224"),
-            argument("--unit", choices=("macs", "flops", "both"), default="both", help="which quantities to show"),
-            argument("--convention", help="counting convention (flopmagic, paper, fvcore, torch, thop, ptflops, ...)"),
-            argument(
-                "--by", choices=("layer", "type", "op"), default="layer", help="rows per layer, op type or native op"
-            ),
-            argument("--depth", type=int, help="cut layer paths at this depth"),
-            argument("--backend", default="flopmagic", help="flopmagic (default), fvcore, torch, tf-profiler"),
-            argument("--training", action="store_true", help="count forward + measured backward (PyTorch)"),
-            argument("--claim", help="audit the result against a published number, e.g. '4.1 GFLOPs'"),
-            argument("-o", dest="output", metavar="VAR", help="store the report in this variable (like %%timeit -o)"),
-            argument("-q", "--quiet", action="store_true", help="show nothing (use with -o)"),
-        ]
-    ):
-        fn = decorator(fn)
+    """The options %%profile and %profile_model share, generated from :mod:`flopmagic.options`."""
+    for flags, kwargs in reversed(options.magic_argument_specs("magic")):
+        fn = argument(*flags, **kwargs)(fn)
     return fn
 
 
@@ -69,32 +54,20 @@ class FlopMagics(Magics):
         return self.shell
 
     # -- option checks ---------------------------------------------------------------------
-    def _check(self, args: Any) -> None:
-        from .api import BACKENDS
-        from .conventions import conventions
+    def _check(self, args: Any) -> dict[str, Any]:
+        """Every option parsed and checked (one UsageError naming the option); the API keywords."""
+        from .errors import FlopmagicError
 
-        known = [c.name for c in conventions()]
-        if args.convention is not None and args.convention not in known:
-            raise UsageError(f"unknown --convention {args.convention!r}; choose one of: {', '.join(known)}")
-        if args.backend not in BACKENDS:
-            raise UsageError(f"unknown --backend {args.backend!r}; choose one of: {', '.join(BACKENDS)}")
-        if args.depth is not None and args.depth < 1:
-            raise UsageError("--depth must be at least 1")
+        try:
+            given = options.values(args, "magic")
+        except FlopmagicError as error:
+            raise UsageError(str(error)) from None
         if args.input is not None and args.input not in self._ip.user_ns:
             raise UsageError(f"--input {args.input!r}: no such variable; define it in the cell or before")
         if args.input and args.input_shape:
             raise UsageError("give --input VAR or --input-shape SHAPE, not both")
-
-    def _input_shape(self, args: Any) -> Any:
-        if args.input_shape is None:
-            return None
-        from .errors import SpecError
-        from .specs import parse_input_shape
-
-        try:
-            return parse_input_shape(args.input_shape)
-        except SpecError as error:
-            raise UsageError(str(error)) from None
+        run = options.keywords("api.profile")
+        return {k: v for k, v in given.items() if k in run}
 
     # -- running the cell -----------------------------------------------------------------
     def _run_cell(self, cell: str) -> Any:
@@ -125,22 +98,24 @@ class FlopMagics(Magics):
                         verdicts.append(audit(profile, args.claim))
                     except ValueError as error:
                         raise UsageError(f"--claim {args.claim!r}: {error}") from None
-        report = Report(profiles, by=args.by, depth=args.depth, unit=args.unit, verdicts=verdicts, notes=notes)
+        report = Report(
+            profiles, by=args.by, depth=args.depth, unit=args.unit, top=args.top, verdicts=verdicts, notes=notes
+        )
         if args.output:
             self._ip.user_ns[args.output] = report
         if not args.quiet:
             display(report)
         return report
 
-    def _profile_named(self, names: list[str], args: Any) -> tuple[list[Any], list[str]]:
+    def _profile_named(self, names: list[str], args: Any, run: dict[str, Any]) -> tuple[list[Any], list[str]]:
         from .api import profile
         from .errors import FlopmagicError
+        from .specs import is_spec
 
         inputs = self._ip.user_ns[args.input] if args.input else None
-        shape = self._input_shape(args)
         profiles, notes = [], []
         for name in names:
-            if ":" in name or name.lower().endswith(".onnx"):
+            if is_spec(name):
                 model: Any = name  # a spec: torchvision:resnet50, a path
             elif name in self._ip.user_ns:
                 model = self._ip.user_ns[name]
@@ -149,17 +124,7 @@ class FlopMagics(Magics):
                     f"no variable {name!r}: name a model defined in the notebook, or a spec like torchvision:resnet50"
                 )
             try:
-                profiles.append(
-                    profile(
-                        model,
-                        inputs,
-                        input_shape=shape,
-                        backend=args.backend,
-                        training=args.training,
-                        convention=args.convention,
-                        name=name,
-                    )
-                )
+                profiles.append(profile(model, inputs, **run, name=name))
             except FlopmagicError as error:
                 notes.append(f"{name}: {error}")
         return profiles, notes
@@ -175,26 +140,24 @@ class FlopMagics(Magics):
         %%profile model_a model_b --input x    profile the named models on the variable x after the cell
         """
         args = _parse(self.profile, line)
-        self._check(args)
-        from .capture import CellCapture, imports_of
+        run = self._check(args)
+        from .capture import CellCapture, import_watched
 
         if args.models:
             value = self._run_cell(cell)
-            profiles, notes = self._profile_named(args.models, args)
+            profiles, notes = self._profile_named(args.models, args, run)
             self._report(args, profiles, notes)
             return value
-        for package in imports_of(cell):  # watch frameworks the cell is about to import
-            if package in ("keras", "tensorflow"):
-                from .adapters import import_tensorflow
-
-                import_tensorflow()
-            importlib.import_module(package)
+        import_watched(cell)  # watch frameworks the cell is about to import
         with CellCapture(self._ip.user_ns) as capture:
             value = self._run_cell(cell)
         captured = capture.results(backend=args.backend, training=args.training, convention=args.convention)
         notes = list(captured.notes)
         if not captured.profiles and not notes:
-            notes.append("the cell ran no PyTorch module, Keras model or ONNX Runtime session: nothing to profile")
+            from .adapters import adapters
+
+            watched = ", ".join(a.title for a in adapters() if a.watcher is not None)
+            notes.append(f"the cell ran no model of a watched framework ({watched}): nothing to profile")
         self._report(args, captured.profiles, notes)
         return value
 
@@ -205,8 +168,8 @@ class FlopMagics(Magics):
     def profile_model(self, line: str) -> Any:
         """Profile one model: %profile_model resnet --input-shape 1x3x224x224"""
         args = _parse(self.profile_model, line)
-        self._check(args)
-        profiles, notes = self._profile_named([args.model], args)
+        run = self._check(args)
+        profiles, notes = self._profile_named([args.model], args, run)
         if notes and not profiles:
             raise UsageError(notes[0])
         self._report(args, profiles, notes)

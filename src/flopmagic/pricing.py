@@ -35,14 +35,22 @@ def make_record(
     overrides: Mapping[str, Override] | None = None,
     override_keys: Iterable[str] = (),
     name: str = "",
-    cache: dict[tuple[int, bool], PricedSpec] | None = None,
+    cache: dict[tuple[int, bool, bool], PricedSpec] | None = None,
 ) -> OpRecord:
     """Price one op. ``spec=None`` means the adapter has no translation: the op is
     recorded as unsupported (0, listed in the report) unless an override prices it.
     ``override_keys`` are extra names an override may be registered under (e.g. the
     aten packet ``aten.sort`` for ``aten.sort.default``). ``cache``: a dict the caller
     keeps for one model, so that a spec object used for many ops (a graph walk
-    translates identical nodes once) is priced once; it holds the spec it keys on."""
+    translates identical nodes once) is priced once; it holds the spec it keys on.
+
+    A ``matmul`` that reads parameters (a weight operand) is recorded as ``linear``,
+    the same arithmetic: this is the one place that says so, for every adapter."""
+    observed = spec
+    weighted = spec is not None and spec.op == "matmul" and params > 0
+    if weighted:
+        assert spec is not None
+        spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)
 
     def record(
         shown: OpSpec, cost: Cost, method: Method, why: str = note, found: FormulaEntry | None = None
@@ -75,12 +83,13 @@ def make_record(
                 shown = spec or OpSpec(native, inputs, outputs)
                 return record(shown, override(shown).times(count), "override", found=find_formula(shown.op))
     priced: PricedSpec | None = None
-    if spec is not None:
-        priced = cache.get((id(spec), floating)) if cache is not None else None
+    if spec is not None and observed is not None:
+        slot = (id(observed), floating, weighted)
+        priced = cache.get(slot) if cache is not None else None
         if priced is None:
-            priced = _price(spec, floating)
+            priced = _price(spec, floating, observed)
             if cache is not None:
-                cache[(id(spec), floating)] = priced
+                cache[slot] = priced
     if priced is None or priced[2] is None:  # no translation, or a canonical op without a formula
         why = note or "no formula for this op: its cost is not counted"
         return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why)
@@ -91,20 +100,21 @@ def make_record(
     )
 
 
-# (the spec priced, the spec shown, its formula or None, the cost of one call)
+# (the spec observed: the cache's key is its id; the spec shown, its formula or None,
+# the cost of one call)
 PricedSpec = tuple[OpSpec, OpSpec, FormulaEntry | None, Cost]
 
 
-def _price(spec: OpSpec, floating: bool) -> PricedSpec:
+def _price(spec: OpSpec, floating: bool, observed: OpSpec) -> PricedSpec:
     entry = find_formula(spec.op)
     if entry is None:
-        return spec, spec, None, Cost()
+        return observed, spec, None, Cost()
     shown = spec
     if not floating and entry.category in _NUMERIC:
         shown = OpSpec("integer", spec.inputs, spec.outputs, {"fn": spec.op})
         entry = find_formula("integer")
         assert entry is not None
-    return spec, shown, entry, entry.fn(shown)
+    return observed, shown, entry, entry.fn(shown)
 
 
 class NameCounter:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from .display import Displayable
 from .render.tables import Unit, View, profile_table
 from .schema import ModelProfile
 
@@ -21,8 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["Report"]
 
 
-class Report:
-    """Profiles with display options. Index by model name: ``report["resnet50"]``."""
+class Report(Displayable):
+    """Profiles with display options. Index by model name: ``report["resnet50"]``.
+
+    Shown (``_repr_mimebundle_``) and exported (``to_text``/``to_html``/``to_markdown``/
+    ``to_csv``) through :func:`flopmagic.render.render`, like every result."""
+
+    _render_kind: ClassVar[str] = "report"
 
     def __init__(
         self,
@@ -34,6 +40,7 @@ class Report:
         top: int | None = None,
         verdicts: Sequence[Verdict] = (),
         notes: Sequence[str] = (),
+        receptive_field: bool = False,
     ) -> None:
         self.profiles = tuple(profiles)
         self.by: View = by
@@ -42,6 +49,7 @@ class Report:
         self.top = top
         self.verdicts = tuple(verdicts)
         self.notes = tuple(notes)
+        self.receptive_field = receptive_field  # RF and Jump columns in layer views
 
     # -- access ---------------------------------------------------------------------
     @property
@@ -69,42 +77,16 @@ class Report:
 
         return compare_profiles(self.profiles, by="type")
 
-    # -- rendering --------------------------------------------------------------------
-    def _table(self, profile: ModelProfile) -> Any:
-        return profile_table(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
-
-    def to_text(self) -> str:
-        from .render.compare import render_comparison_text
-        from .render.text import render_profile_text
-
-        parts = [
-            render_profile_text(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top) for p in self.profiles
-        ]
-        comparison = self.comparison
-        if comparison is not None:
-            parts.insert(0, render_comparison_text(comparison))
-        parts.extend(str(v) for v in self.verdicts)
-        parts.extend(self.notes)
-        return "\n\n".join(parts)
-
-    def to_html(self) -> str:
-        from .render.compare import render_comparison_html
-        from .render.html import STYLE, _e, render_profile_html
-
-        parts = [STYLE, "<div class='flopmagic'>"]
-        comparison = self.comparison
-        if comparison is not None:
-            parts.append(render_comparison_html(comparison))
-        for profile in self.profiles:
-            parts.append(render_profile_html(profile, by=self.by, depth=self.depth, unit=self.unit, top=self.top))
-        for verdict in self.verdicts:
-            parts.append(verdict._repr_mimebundle_()["text/html"])
-        parts.extend(f"<p class='fm-note'>{_e(n)}</p>" for n in self.notes)
-        parts.append("</div>")
-        return "".join(parts)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/plain": self.to_text(), "text/html": self.to_html()}
+    @property
+    def view(self) -> dict[str, Any]:
+        """The table options every profile is drawn with."""
+        return {
+            "by": self.by,
+            "depth": self.depth,
+            "unit": self.unit,
+            "top": self.top,
+            "receptive_field": self.receptive_field,
+        }
 
     def __repr__(self) -> str:
         models = ", ".join(f"{p.model}: {p.macs:,} MACs" for p in self.profiles) or "empty"
@@ -123,28 +105,6 @@ class Report:
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def to_markdown(self) -> str:
-        from .render.markdown import render_profile_markdown
-
-        return "\n\n".join(
-            render_profile_markdown(p, by=self.by, depth=self.depth, unit=self.unit, top=self.top)
-            for p in self.profiles
-        )
-
-    def to_csv(self) -> str:
-        """The current view, every profile, with a leading ``Model`` column; raw integers."""
-        import csv
-        import io
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for index, profile in enumerate(self.profiles):
-            table = self._table(profile)
-            if index == 0:
-                writer.writerow(("Model", *table.columns))
-            writer.writerows((profile.model, *row) for row in table.rows)
-        return buffer.getvalue()
-
     def to_pandas(self, view: str = "table") -> Any:
         """A DataFrame: the current view (``"table"``) or one row per op (``"records"``),
         with a ``model`` column. Needs pandas."""
@@ -157,7 +117,7 @@ class Report:
             if view == "records":
                 frame = pd.DataFrame([r.to_dict() for r in profile.records])
             elif view == "table":
-                table = self._table(profile)
+                table = profile_table(profile, **self.view)
                 frame = pd.DataFrame(list(table.rows), columns=list(table.columns))
             else:
                 raise ValueError(f"unknown view {view!r}: use 'table' or 'records'")

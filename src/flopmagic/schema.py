@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
+from . import aggregate
+from .display import Displayable
 from .formulas import AttrValue, OpSpec, Shape
 
 if TYPE_CHECKING:
@@ -191,7 +193,7 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelProfile:
+class ModelProfile(Displayable):
     """Everything flopmagic knows about one model run.
 
     ``params`` is the number of unique parameters (tied weights once) comparable
@@ -215,6 +217,7 @@ class ModelProfile:
     notes: tuple[str, ...] = ()
     training: bool = False
     schema_version: int = SCHEMA_VERSION
+    _render_kind: ClassVar[str] = "profile"
 
     # -- totals and views ---------------------------------------------------------
     @property
@@ -239,24 +242,18 @@ class ModelProfile:
         return sum(self.param_bytes.values())
 
     def by_op_type(self, *, phase: Phase | None = None) -> list[Row]:
-        from .aggregate import by_op_type
-
-        return by_op_type(self.records, phase=phase)
+        return aggregate.by_op_type(self.records, phase=phase)
 
     def by_native_op(self) -> list[Row]:
-        from .aggregate import by_native_op
+        return aggregate.by_native_op(self.records)
 
-        return by_native_op(self.records)
+    def by_scope(self, depth: int | None = None, *, receptive_field: bool = False) -> list[Row]:
+        return aggregate.by_scope(self.records, self.layers, depth, receptive_field=receptive_field)
 
-    def by_scope(self, depth: int | None = None) -> list[Row]:
-        from .aggregate import by_scope
-
-        return by_scope(self.records, self.layers, depth)
-
-    def by_layer(self) -> list[Row]:
-        from .aggregate import by_layer
-
-        return by_layer(self.records, self.layers)
+    def by_layer(self, *, receptive_field: bool = False) -> list[Row]:
+        """One row per layer; ``receptive_field=True`` adds each layer's output field
+        and jump (:mod:`flopmagic.receptive_field`)."""
+        return aggregate.by_layer(self.records, self.layers, receptive_field=receptive_field)
 
     def unsupported(self) -> dict[str, int]:
         """Native ops with no formula, with how often each ran. Their cost is 0."""

@@ -1,12 +1,12 @@
 """Model specs: the strings the CLI (and ``flopmagic.profile``) accept for a model.
 
-- ``torchvision:resnet50`` (any classification builder; ``torchvision:vit_b_16@IMAGENET1K_SWAG_E2E_V1``
-  builds the architecture those weights need and uses their resolution, without
-  downloading anything: weights are random);
-- ``keras:ResNet50`` (any ``keras.applications`` name, ``weights=None``);
-- ``transformers:GPT2LMHeadModel`` (default config, random weights, ``input_ids`` of shape 1x128);
-- a path to an ``.onnx`` file;
-- ``package.module:factory`` for any callable returning a model.
+Each adapter declares its own spec prefixes and file types (see
+``flopmagic.adapters``): ``torchvision:resnet50``, ``keras:ResNet50``,
+``transformers:GPT2LMHeadModel`` (config fields overridden with
+``transformers:GPT2LMHeadModel(n_layer=96,n_embd=12288)``, literals only, or read from a
+``config.json`` as data with ``transformers:CLASS@config.json``), a path to an ``.onnx`` file, and so on. This module
+resolves a spec through the registry, and reads ``package.module:factory`` for any
+callable returning a model of a registered framework.
 """
 
 from __future__ import annotations
@@ -15,32 +15,13 @@ import functools
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._rng import preserving_rng
-from .adapters import Framework, detect_framework
+from .adapters import Adapter, LoadedModel, adapters, detect_framework
 from .errors import FlopmagicError, SpecError
 
-__all__ = ["LoadedModel", "architecture_key", "load_spec", "parse_input_shape"]
-
-InputMaker = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model built from a spec, with the inputs it expects by default.
-
-    ``make_inputs(shape)`` turns an input shape into the model's inputs (for
-    transformers: ``{"input_ids": ...}`` of integer token ids).
-    """
-
-    model: Any
-    framework: Framework
-    name: str
-    input_shape: tuple[int, ...] | None
-    make_inputs: InputMaker | None = None
-    input_dtype: str | None = None
+__all__ = ["LoadedModel", "architecture_key", "is_spec", "load_spec", "parse_input_shape"]
 
 
 def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
@@ -62,132 +43,6 @@ def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
-def _torchvision(name: str, device: str | None) -> LoadedModel:
-    import torchvision
-    from torchvision.models import get_model_builder, list_models
-
-    model_name, _, weights_name = name.partition("@")
-    if model_name not in list_models(module=torchvision.models):
-        close = [m for m in list_models(module=torchvision.models) if model_name[:4] in m][:5]
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise SpecError(f"unknown torchvision model {model_name!r}{hint}; see torchvision.models.list_models()")
-    builder = get_model_builder(model_name)
-    kwargs, resolution = torchvision_build_args(model_name, weights_name or None)
-    model = build_torch_model(lambda: builder(weights=None, **kwargs), device)
-    label = f"{model_name}@{weights_name}" if weights_name else model_name
-    return LoadedModel(model, "torch", label, (1, 3, resolution, resolution))
-
-
-def torchvision_build_args(model_name: str, weights_name: str | None) -> tuple[dict[str, Any], int]:
-    """Constructor arguments and input resolution for a torchvision classifier.
-
-    With ``weights_name`` they are what the builder would set for those weights
-    (class count, ViT image size, Inception's aux head off and input transform on),
-    but the weights themselves are never loaded. Without, the builder's defaults
-    and the resolution of its default weights (a ViT keeps its default image size).
-    """
-    from torchvision.models import get_model_weights
-
-    enum = get_model_weights(model_name)
-    # Only the ViT family bakes the input size into its parameters (position embeddings).
-    takes_image_size = model_name.startswith("vit_")
-    if weights_name is None:
-        if takes_image_size:
-            return {}, 224
-        return {}, int(enum.DEFAULT.transforms().crop_size[0])
-    try:
-        weights = enum[weights_name]
-    except KeyError:
-        known = ", ".join(w.name for w in enum)
-        raise SpecError(f"{model_name} has no weights {weights_name!r}; choose one of: {known}") from None
-    categories = weights.meta.get("categories")
-    kwargs: dict[str, Any] = {"num_classes": len(categories)} if categories else {}
-    if takes_image_size:
-        kwargs["image_size"] = weights.meta["min_size"][0]
-    if model_name == "inception_v3":
-        # Its weights carry the auxiliary head (counted in num_params); eval never runs it.
-        kwargs.update(aux_logits=True, transform_input=True, init_weights=False)
-    if model_name == "googlenet":
-        kwargs.update(aux_logits=False, transform_input=True, init_weights=False)
-    return kwargs, int(weights.transforms().crop_size[0])
-
-
-def build_torch_model(build: Callable[[], Any], device: str | None) -> Any:
-    """Call a PyTorch model constructor, on the meta device when asked.
-
-    Some constructors compute layer sizes with tensor ops and ``.tolist()``
-    (torchvision's RegNet), which a meta default device cannot run; for those,
-    each parameter and buffer is moved to meta as it is registered, so their
-    (slow, large) random initialisation runs on meta tensors.
-    """
-    import torch
-
-    if device != "meta":
-        return build()
-    try:
-        with torch.device("meta"):
-            return build()
-    except (NotImplementedError, RuntimeError):
-        pass
-    module_cls = torch.nn.Module
-    register_parameter = module_cls.register_parameter
-    register_buffer = module_cls.register_buffer
-
-    def parameter_on_meta(self: Any, name: str, param: Any) -> None:
-        if param is not None and param.device.type != "meta":
-            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        register_parameter(self, name, param)
-
-    def buffer_on_meta(self: Any, name: str, tensor: Any, persistent: bool = True) -> None:
-        register_buffer(self, name, tensor.to("meta") if tensor is not None else None, persistent)
-
-    module_cls.register_parameter = parameter_on_meta  # type: ignore[method-assign]
-    module_cls.register_buffer = buffer_on_meta  # type: ignore[method-assign]
-    try:
-        return build()
-    finally:
-        module_cls.register_parameter = register_parameter  # type: ignore[method-assign]
-        module_cls.register_buffer = register_buffer  # type: ignore[method-assign]
-
-
-def _transformers(name: str, device: str | None) -> LoadedModel:
-    import torch
-
-    try:
-        import transformers
-    except ImportError as error:
-        raise SpecError("transformers: specs need the transformers package: pip install transformers") from error
-    cls = getattr(transformers, name, None)
-    if cls is None or not hasattr(cls, "config_class"):
-        raise SpecError(
-            f"transformers has no model class {name!r}; use a class name such as BertModel or GPT2LMHeadModel"
-        )
-    config = cls.config_class()
-    model = build_torch_model(lambda: cls(config), device)
-    model.eval()
-
-    def make(shape: Any) -> Any:
-        return {"input_ids": torch.zeros(tuple(shape), dtype=torch.long, device=device or "cpu")}
-
-    return LoadedModel(model, "torch", name, (1, 128), make, "int64")
-
-
-def _keras(name: str, device: str | None) -> LoadedModel:
-    from .adapters import import_tensorflow
-
-    try:
-        import_tensorflow()
-        import keras
-    except ImportError as error:
-        raise SpecError("keras: specs need TensorFlow/Keras: pip install 'flopmagic[tensorflow]'") from error
-    builder = getattr(keras.applications, name, None)
-    if builder is None or not callable(builder):
-        raise SpecError(f"keras.applications has no model {name!r}; use a name such as ResNet50 or MobileNetV2")
-    model = builder(weights=None)
-    shape = tuple(int(d) if d is not None else 1 for d in model.input_shape)
-    return LoadedModel(model, "tensorflow", name, shape)
-
-
 def _factory(spec: str, device: str | None) -> LoadedModel:
     module_name, _, attr = spec.partition(":")
     try:
@@ -202,18 +57,31 @@ def _factory(spec: str, device: str | None) -> LoadedModel:
     model = target() if callable(target) and detect_framework(target) is None else target
     framework = detect_framework(model)
     if framework is None:
-        raise SpecError(f"{spec!r} returned {type(model).__name__}, not a PyTorch, Keras or ONNX model")
-    shape = None
-    if framework == "tensorflow" and getattr(model, "inputs", None):
-        shape = tuple(int(d) if d is not None else 1 for d in model.inputs[0].shape)
-    return LoadedModel(model, framework, attr, shape)
+        titles = ", ".join(a.title for a in adapters())
+        raise SpecError(f"{spec!r} returned {type(model).__name__}, not a model of a registered framework ({titles})")
+    declared = _adapter(framework).default_input_shape
+    return LoadedModel(model, framework, attr, declared(model) if declared is not None else None)
 
 
-_PREFIXES: dict[str, Callable[[str, str | None], LoadedModel]] = {
-    "torchvision": _torchvision,
-    "transformers": _transformers,
-    "keras": _keras,
-}
+def _adapter(name: str) -> Adapter:
+    return next(a for a in adapters() if a.name == name)
+
+
+def _file_reader(path: str) -> Adapter | None:
+    lower = path.lower()
+    return next((a for a in adapters() if any(lower.endswith(s) for s in a.file_suffixes)), None)
+
+
+def _prefix_loader(prefix: str) -> tuple[Adapter, Any] | None:
+    for adapter in adapters():
+        if prefix in adapter.spec_prefixes:
+            return adapter, adapter.spec_prefixes[prefix]
+    return None
+
+
+def is_spec(text: str) -> bool:
+    """Whether ``text`` reads as a spec (``prefix:NAME`` or a model file) rather than a variable name."""
+    return ":" in text or _file_reader(text) is not None
 
 
 def _spec_errors(function: Callable[..., LoadedModel]) -> Callable[..., LoadedModel]:
@@ -241,36 +109,36 @@ def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     Raises:
         SpecError: unknown prefix, model or file; the message says what to write instead.
     """
+    from .adapters import spec_forms
+
     spec = spec.strip()
-    if spec.lower().endswith(".onnx") or os.path.exists(spec):
+    reader = _file_reader(spec)
+    if reader is None and os.path.exists(spec):
+        reader = next((a for a in adapters() if a.reads_other_files), None)
+    if reader is not None:
         if not os.path.exists(spec):
-            raise SpecError(f"no such ONNX file: {spec!r}")
-        return LoadedModel(spec, "onnx", os.path.basename(spec), None)
+            raise SpecError(f"no such {reader.title} file: {spec!r}")
+        return LoadedModel(spec, reader.name, os.path.basename(spec), None)
     prefix, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise SpecError(
-            f"cannot read model spec {spec!r}: use torchvision:NAME, keras:NAME, transformers:CLASS, "
-            "a path to an .onnx file, or package.module:factory"
-        )
-    handler = _PREFIXES.get(prefix)
-    if handler is not None:
-        return handler(rest, device)
+        raise SpecError(f"cannot read model spec {spec!r}: use {spec_forms()}")
+    found = _prefix_loader(prefix)
+    if found is not None:
+        loaded: LoadedModel = found[1](rest, device)
+        return loaded
     if "." in prefix or prefix.isidentifier():
         return _factory(spec, device)
-    raise SpecError(
-        f"unknown spec prefix {prefix!r}; use torchvision:, keras:, transformers:, or package.module:factory"
-    )
+    prefixes = ", ".join(f"{p}:" for a in adapters() for p in a.spec_prefixes)
+    raise SpecError(f"unknown spec prefix {prefix!r}; use {prefixes} or package.module:factory")
 
 
 def architecture_key(spec: str) -> tuple[Any, ...]:
     """Specs that build the same architecture at the same input size share a key
-    (``resnet50@IMAGENET1K_V1`` and ``@IMAGENET1K_V2``), so callers can profile once."""
+    (``torchvision:resnet50@IMAGENET1K_V1`` and ``@IMAGENET1K_V2``), so callers can profile once."""
     prefix, _, rest = spec.strip().partition(":")
-    if prefix == "torchvision" and rest:
-        name, _, weights = rest.partition("@")
-        try:
-            kwargs, resolution = torchvision_build_args(name, weights or None)
-        except Exception:  # unknown name or weights: let load_spec report it
-            return (spec,)
-        return ("torchvision", name, tuple(sorted(kwargs.items())), resolution)
+    for adapter in adapters():
+        if adapter.architecture_key is not None:
+            key = adapter.architecture_key(prefix, rest)
+            if key is not None:
+                return key
     return (spec,)

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from .errors import FlopmagicError
+
 __all__ = [
     "Kind",
     "ParsedQuantity",
@@ -73,8 +75,11 @@ _NUMBER = re.compile(
 )
 
 
-class QuantityParseError(ValueError):
-    """A claim text that is not a number with an optional prefix and quantity word."""
+class QuantityParseError(FlopmagicError, ValueError):
+    """A claim text that is not a number with an optional prefix and quantity word.
+
+    A :class:`FlopmagicError` (the API's one error family) and, for callers that
+    caught it before, still a ``ValueError``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import FlopmagicError
+from ..errors import OptionError
 from ..formulas import Cost, price
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ class Convention:
 _CONVENTIONS: dict[str, Convention] = {}
 
 
-class UnknownConventionError(FlopmagicError, KeyError):
-    """A convention name that is not registered."""
+class UnknownConventionError(OptionError, KeyError):
+    """A convention name that is not registered (a KeyError too, as it always was)."""
 
     def __str__(self) -> str:
         return str(self.args[0])

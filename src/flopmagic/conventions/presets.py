@@ -7,17 +7,16 @@ is how those tools count: an op they have no hook for is not counted.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..formulas import Cost, get_formula, numel, price
 from ..formulas.pooling import kernel_area
-from ..schema import OpRecord
 from ._base import Convention, canonical, register_convention
 
+if TYPE_CHECKING:  # conventions price records; they never import the container at run time
+    from ..schema import OpRecord
+
 __all__ = ["FLOP_COUNTER_MODE_OPS"]
-
-
-def _macs_only(macs: int) -> Cost:
-    """A count of MAC units: flops is 2 per MAC by definition."""
-    return Cost(macs=macs, flops=2 * macs)
 
 
 def _mac_units(count: int) -> Cost:
@@ -99,7 +98,7 @@ register_convention(
 
 
 def _paper(record: OpRecord) -> Cost:
-    return _macs_only(canonical(record).macs)
+    return _mac_units(canonical(record).macs)
 
 
 register_convention(
@@ -172,7 +171,7 @@ def _flop_counter_mode(record: OpRecord) -> Cost:
         # FlopCounterMode prices grad_weight as Cin * Cout (groups ignored): groups x the forward.
         forward = price(record.spec.with_attrs(grad_input=False, grad_bias=False)).macs
         macs += forward * (groups - 1)
-    return _macs_only(macs)
+    return _mac_units(macs)
 
 
 register_convention(
@@ -202,7 +201,7 @@ def _affine(record: OpRecord) -> bool:
 def _fvcore(record: OpRecord) -> Cost:
     op = record.op
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
-        return _macs_only(canonical(record).macs)
+        return _mac_units(canonical(record).macs)
     if op == "batch_norm":
         # fvcore/nn/jit_handles.py batchnorm_flop_jit: eval numel * (2 if affine else 1);
         # training uses norm_flop_counter: numel * (5 if affine else 4).
@@ -271,15 +270,15 @@ def _thop(record: OpRecord) -> Cost:
     module = record.module_type
     op = record.op
     if module in _CONV_MODULES and op == "conv":
-        return _macs_only(canonical(record).macs)
+        return _mac_units(canonical(record).macs)
     if module in _CONV_T_MODULES and op == "conv_transpose":
         # thop prices transposed convolutions like convolutions, on the output positions.
         weight = record.inputs[1]
-        return _macs_only(
+        return _mac_units(
             _y(record) * record.inputs[0][1] // max(record.spec.int_attr("groups", 1), 1) * numel(weight[2:])
         )
     if module == "Linear" and op in ("linear", "matmul"):
-        return _macs_only(canonical(record).macs)
+        return _mac_units(canonical(record).macs)
     if module in _NORM_MODULES and op in ("batch_norm", "layer_norm", "group_norm", "instance_norm"):
         # thop/vision/calc_func.py calculate_norm: 2 * numel, doubled when affine.
         return _mac_units(2 * _x(record) * (2 if _affine(record) else 1))

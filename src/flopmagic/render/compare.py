@@ -40,7 +40,7 @@ def comparison_table(comparison: Comparison, quantity: str = "macs") -> tuple[Ta
         f"{label}: {profile.model}, {profile.framework}, backend {profile.backend}, convention {convention}"
         for label, profile, convention in zip(comparison.labels, comparison.profiles, comparison.conventions)
     )
-    return Table(tuple(columns), counts, tuple(rows), "comparison", notes), highlight
+    return Table(tuple(columns), counts, tuple(rows), notes), highlight
 
 
 def render_comparison_text(comparison: Comparison, quantities: tuple[str, ...] = ("macs", "flops")) -> str:

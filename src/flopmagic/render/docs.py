@@ -1,6 +1,6 @@
 """Tables in the docs that are generated from the registries, never copied by hand.
 
-``python -m flopmagic.render.docs docs/conventions.md`` rewrites the generated
+``python -m flopmagic.render.docs docs/conventions.md docs/options.md`` rewrites the generated
 blocks in place; ``tests/test_docs.py`` fails when they are stale.
 """
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 from ..conventions import conventions
 from ..formulas import formulas
+from ..options import options_table
 
-__all__ = ["BLOCKS", "convention_table", "formula_table", "update"]
+__all__ = ["BLOCKS", "convention_table", "formula_table", "options_table", "update"]
 
 
 def _cell(text: str) -> str:
@@ -39,7 +40,7 @@ def convention_table() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"formulas": formula_table, "conventions": convention_table}
+BLOCKS = {"formulas": formula_table, "conventions": convention_table, "options": options_table}
 
 
 def update(text: str) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
-from ..schema import ModelProfile
 from .tables import Table, Unit, View, profile_table, totals_lines
 from .text import format_cell
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["STYLE", "render_profile_html", "render_table_html"]
 
@@ -51,7 +54,13 @@ def render_table_html(table: Table, *, highlight: set[tuple[int, int]] | None = 
 
 
 def render_profile_html(
-    profile: ModelProfile, *, by: View = "layer", depth: int | None = None, unit: Unit = "both", top: int | None = None
+    profile: ModelProfile,
+    *,
+    by: View = "layer",
+    depth: int | None = None,
+    unit: Unit = "both",
+    top: int | None = None,
+    receptive_field: bool = False,
 ) -> str:
     """Totals header (MACs, FLOPs, params, memory, convention in words) and one table."""
     lines = totals_lines(profile)
@@ -62,5 +71,7 @@ def render_profile_html(
     )
     mode = "training step" if profile.training else "inference"
     title = f"<h4>{_e(profile.model)} <small>{_e(profile.framework)} &middot; {_e(profile.backend)} &middot; {mode}</small></h4>"
-    table = render_table_html(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+    table = render_table_html(
+        profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+    )
     return f"{title}<table class='fm-totals'><tr>{totals}</tr></table>{rest}{table}"

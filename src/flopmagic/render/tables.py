@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ..aggregate import Row
 from ..conventions import get_convention
 from ..formulas import Shape
-from ..schema import ModelProfile
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["Cell", "Table", "Unit", "View", "profile_table", "shape_text", "totals_lines"]
 
@@ -32,7 +34,6 @@ class Table:
     columns: tuple[str, ...]
     counts: tuple[bool, ...]
     rows: tuple[tuple[Cell, ...], ...]
-    title: str = ""
     footnotes: tuple[str, ...] = ()
 
 
@@ -53,14 +54,24 @@ _HEADERS = {"macs": "MACs", "flops": "FLOPs"}
 
 
 def profile_table(
-    profile: ModelProfile, *, by: View = "layer", depth: int | None = None, unit: Unit = "both", top: int | None = None
+    profile: ModelProfile,
+    *,
+    by: View = "layer",
+    depth: int | None = None,
+    unit: Unit = "both",
+    top: int | None = None,
+    receptive_field: bool = False,
 ) -> Table:
     """A table of ``profile`` per layer, per op type or per native op.
 
     ``by="layer"`` without ``depth`` lists every layer with the ops it ran itself;
     with ``depth`` it lists module paths cut at that depth, each with everything below.
     ``top`` keeps the rows with the most FLOPs (MACs when ``unit="macs"``).
+    ``receptive_field`` (layer views only) adds the ``RF`` and ``Jump`` columns: input
+    pixels each output element sees, and between neighbouring outputs ("" where undefined).
     """
+    if receptive_field and by != "layer":
+        raise ValueError("the receptive field is a per-layer column: use by='layer'")
     if by not in VIEWS:
         raise ValueError(f"unknown view {by!r}; choose one of {', '.join(VIEWS)}")
     if unit not in UNITS:
@@ -73,12 +84,20 @@ def profile_table(
     head: tuple[str, ...]
     counts: tuple[bool, ...]
     if by == "layer":
-        rows = profile.by_scope(depth)[1:] if depth is not None else profile.by_layer()
-        head = ("Layer", "Type", "Output shape", "Params")
-        counts = (False, False, False, True)
+        rows = (
+            profile.by_scope(depth, receptive_field=receptive_field)[1:]
+            if depth is not None
+            else profile.by_layer(receptive_field=receptive_field)
+        )
+        head = ("Layer", "Type", "Output shape", "Params") + (("RF", "Jump") if receptive_field else ())
+        counts = (False, False, False, True) + ((False, False) if receptive_field else ())
 
         def lead(r: Row) -> tuple[Cell, ...]:
-            return (r.key or "(root)", r.type, shape_text(r.output_shapes), r.params)
+            cells: tuple[Cell, ...] = (r.key or "(root)", r.type, shape_text(r.output_shapes), r.params)
+            if not receptive_field:
+                return cells
+            field = r.receptive_field
+            return cells + ((field.size_value(), field.jump_value()) if field is not None else ("", ""))
 
     elif by == "type":
         rows = profile.by_op_type()
@@ -109,7 +128,7 @@ def profile_table(
     if unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
         footnotes.append(f"Unsupported ops (counted as 0, not guessed): {listed}")
-    return Table(columns, counts + (True,) * len(quantities) + (False,), body, profile.model, tuple(footnotes))
+    return Table(columns, counts + (True,) * len(quantities) + (False,), body, tuple(footnotes))
 
 
 def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:

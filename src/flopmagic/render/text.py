@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..schema import ModelProfile
+from typing import TYPE_CHECKING
+
 from ..units import format_count
 from .tables import Cell, Table, Unit, View, profile_table, totals_lines
+
+if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
+    from ..schema import ModelProfile
 
 __all__ = ["format_cell", "render_profile_text", "render_table_text"]
 
@@ -39,12 +43,22 @@ def render_table_text(table: Table) -> str:
 
 
 def render_profile_text(
-    profile: ModelProfile, *, by: View = "layer", depth: int | None = None, unit: Unit = "both", top: int | None = None
+    profile: ModelProfile,
+    *,
+    by: View = "layer",
+    depth: int | None = None,
+    unit: Unit = "both",
+    top: int | None = None,
+    receptive_field: bool = False,
 ) -> str:
     """The header (totals, inputs, convention in words) and one table."""
     header = [profile.model]
     width = max(len(label) for label, _ in totals_lines(profile))
     header.extend(f"  {label.ljust(width)}  {value}" for label, value in totals_lines(profile))
     return (
-        "\n".join(header) + "\n\n" + render_table_text(profile_table(profile, by=by, depth=depth, unit=unit, top=top))
+        "\n".join(header)
+        + "\n\n"
+        + render_table_text(
+            profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+        )
     )

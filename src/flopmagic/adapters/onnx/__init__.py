@@ -18,10 +18,12 @@ from typing import Any
 import onnx
 from onnx import helper, numpy_helper
 
+from ...engine import assemble
 from ...errors import FlopmagicError, ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._graph import keep_costlier_branch
 from .._table import translate_or_note
 from .loader import bind_inputs, check_model, graph_inputs, infer_shapes, load_model
 from .ops import Node, lookup
@@ -90,8 +92,7 @@ class _Walk:
     # values that can be a constant zero (constants and what shape-only ops make of them):
     # every other value is not, without a lookup chain
     maybe_zero: set[str] = field(default_factory=set)
-    priced: dict[tuple[int, bool], Any] = field(default_factory=dict)  # make_record's cost cache
-    as_linear: dict[int, tuple[OpSpec, OpSpec]] = field(default_factory=dict)
+    priced: dict[tuple[int, bool, bool], Any] = field(default_factory=dict)  # make_record's cost cache
 
     def is_zero(self, name: str) -> bool:
         """Whether a tensor is a constant zero, possibly expanded, cast or passed through."""
@@ -217,11 +218,6 @@ class _Walk:
             if n and types.get(n, _FLOAT) in _FLOAT_TYPES:
                 floating = True
                 break
-        if spec is not None and spec.op == "matmul" and params:  # a weight operand
-            pair = self.as_linear.get(id(spec))  # one linear spec per cached matmul spec
-            if pair is None:
-                pair = self.as_linear[id(spec)] = (spec, OpSpec("linear", spec.inputs, spec.outputs, spec.attrs))
-            spec = pair[1]
         concrete = self.concrete
         fields: dict[str, Any] = {
             "name": node_name or f"{op_type}_{index}",
@@ -260,17 +256,14 @@ class _Walk:
             for branch in ("then_branch", "else_branch"):
                 if branch not in attrs or attrs[branch].type != onnx.AttributeProto.GRAPH:
                     raise ProfilingError(f"If node {label!r} has no {branch!r} graph attribute: the model is malformed")
-            costs = []
-            for branch in ("then_branch", "else_branch"):
-                start = len(self.records)
-                self.walk(attrs[branch].g, f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}", count)
-                costs.append((sum(r.flops for r in self.records[start:]), start, len(self.records), branch))
-            (then_flops, t0, t1, _), (else_flops, e0, e1, _) = costs
-            dropped = (e0, e1) if then_flops >= else_flops else (t0, t1)
-            kept = "then" if then_flops >= else_flops else "else"
-            del self.records[dropped[0] : dropped[1]]
+
+            def side(branch: str) -> tuple[str, Any]:
+                scope = f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}"
+                return branch, lambda: self.walk(attrs[branch].g, scope, count)
+
+            kept, flops, other = keep_costlier_branch(self.records, [side("then_branch"), side("else_branch")])
             self.notes.append(
-                f"If {label!r}: counted its {kept} branch, the costlier ({max(then_flops, else_flops):,} vs {min(then_flops, else_flops):,} FLOPs): an upper bound"
+                f"If {label!r}: counted its {kept.removesuffix('_branch')} branch, the costlier ({flops:,} vs {other:,} FLOPs): an upper bound"
             )
             return
         if "body" not in attrs or attrs["body"].type != onnx.AttributeProto.GRAPH:
@@ -457,18 +450,13 @@ def _profile_onnx(
         LayerInfo(scope=scope, type=info["type"], calls=1, output_shapes=info["outputs"], params=info["params"])
         for scope, info in walk.layers.items()
     )
-    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
-    if unsupported:
-        notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
-    from ... import __version__
+    from ..._version import __version__
 
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in inferred.opset_import)
-    return ModelProfile(
+    return assemble(
         model=name or label,
         framework="onnx",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(records),
+        records=records,
         params=sum(_numel(t) for t in params),
         layers=layers,
         inputs=inputs,
@@ -480,5 +468,6 @@ def _profile_onnx(
             "producer": f"{inferred.producer_name} {inferred.producer_version}".strip(),
             "opsets": opsets,
         },
-        notes=tuple(notes + walk.notes),
+        notes=notes,
+        notes_after=walk.notes,
     )

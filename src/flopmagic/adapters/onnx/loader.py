@@ -135,21 +135,6 @@ def check_model(proto: onnx.ModelProto) -> None:
             raise ProfilingError(f"the model holds a name that is not UTF-8 text ({text!r:.60}): the file is corrupt")
 
 
-def _shape_of(value_info: onnx.ValueInfoProto) -> tuple[Shape, list[str]] | None:
-    kind = value_info.type.WhichOneof("value")
-    if kind != "tensor_type" or not value_info.type.tensor_type.HasField("shape"):
-        return None
-    dims: list[int | None] = []
-    symbols: list[str] = []
-    for index, dim in enumerate(value_info.type.tensor_type.shape.dim):
-        if dim.HasField("dim_value") and dim.dim_value > 0:
-            dims.append(dim.dim_value)
-        else:
-            dims.append(None)
-            symbols.append(f"dim {index} {dim.dim_param!r}" if dim.dim_param else f"dim {index} (unnamed)")
-    return tuple(dims), symbols
-
-
 def graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The graph's real inputs (not initializers listed as inputs, as old exporters did)."""
     initializers = {i.name for i in proto.graph.initializer}

@@ -238,15 +238,30 @@ def _softmax(node: Node) -> OpSpec:
 # -- contractions --------------------------------------------------------------------------
 
 
+def _geometry(node: Node, rank: int, *names: str) -> dict[str, AttrValue]:
+    """``strides`` (and ``dilations``) per spatial dimension, default 1, for the receptive
+    field (formulas price from shapes alone)."""
+    attrs: dict[str, AttrValue] = {}
+    for source, target in (("strides", "stride"), *((n, n.rstrip("s")) for n in names)):
+        values = tuple(int(v) for v in node.attrs.get(source) or ())
+        attrs[target] = values if len(values) == rank else (1,) * rank
+    return attrs
+
+
 def _conv(canonical: str) -> Translator:
     """Conv and ConvTranspose share their inputs (X, W, optional B) and attributes."""
 
     def translate(node: Node) -> OpSpec:
+        x = node.ins(0)
         return OpSpec(
             canonical,
-            (node.ins(0), node.ins(1)),
+            (x, node.ins(1)),
             (node.out(),),
-            {"bias": node.has_bias(2), "groups": int(node.attrs.get("group", 1))},
+            {
+                "bias": node.has_bias(2),
+                "groups": int(node.attrs.get("group", 1)),
+                **_geometry(node, len(x) - 2, "dilations"),
+            },
         )
 
     return translate
@@ -420,7 +435,8 @@ def _skip_layer_norm(node: Node) -> OpSpec:
 def _pool(op: str) -> Translator:
     def translate(node: Node) -> OpSpec:
         kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
-        return OpSpec(op, (node.ins(0),), (node.out(),), {"kernel": kernel})
+        attrs: dict[str, AttrValue] = {"kernel": kernel, **_geometry(node, len(kernel), "dilations")}
+        return OpSpec(op, (node.ins(0),), (node.out(),), attrs)
 
     return translate
 

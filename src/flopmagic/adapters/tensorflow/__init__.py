@@ -15,26 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...engine import assemble
 from ...errors import ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from .._graph import keep_costlier_branch
 from .._table import translate_or_note
+from ..base import input_shapes
+from .contractions import CONTRACTIONS
 from .ops import TABLE as TF_TABLE
 from .ops import TfOp
 
 __all__ = ["profile_keras"]
 
-_CONTRACTIONS = {
-    "Conv2D",
-    "Conv3D",
-    "DepthwiseConv2dNative",
-    "MatMul",
-    "Conv2DBackpropInput",
-    "Conv3DBackpropInputV2",
-    "BatchMatMulV2",
-    "BatchMatMulV3",
-}
 _CALLS = {"StatefulPartitionedCall", "PartitionedCall"}
 _LOOPS = {"While", "StatelessWhile"}
 _BRANCHES = {"If", "StatelessIf"}
@@ -133,7 +127,7 @@ class _Walk:
             elif op.type in _PASS_THROUGH and op.inputs and op.inputs[0].name in variables:
                 # a weight reshaped or transposed before use (Keras' EinsumDense) is still that weight
                 variables[op.outputs[0].name] = variables[op.inputs[0].name]
-            if op.type == "BiasAdd" and op.inputs[0].op.type in _CONTRACTIONS and consumers.get(op.inputs[0].name) == 1:
+            if op.type == "BiasAdd" and op.inputs[0].op.type in CONTRACTIONS and consumers.get(op.inputs[0].name) == 1:
                 folded[op.inputs[0].op.name] = op
         folded_bias = {bias.name for bias in folded.values()}
         for op in ops:
@@ -165,17 +159,11 @@ class _Walk:
         self.walk(body, count * (trips or 1))
 
     def branches(self, graph: Any, op: Any, count: int) -> None:
-        costs = []
-        for branch in ("then_branch", "else_branch"):
-            start = len(self.records)
-            self.walk(graph._get_function(op.get_attr(branch).name).graph, count)
-            costs.append((sum(r.flops for r in self.records[start:]), start, len(self.records)))
-        (then_flops, t0, t1), (else_flops, e0, e1) = costs
-        drop = (e0, e1) if then_flops >= else_flops else (t0, t1)
-        del self.records[drop[0] : drop[1]]
-        self.notes.append(
-            f"branch {op.name!r}: counted its costlier side ({max(then_flops, else_flops):,} FLOPs): an upper bound"
-        )
+        def side(branch: str) -> tuple[str, Any]:
+            return branch, lambda: self.walk(graph._get_function(op.get_attr(branch).name).graph, count)
+
+        _, flops, _ = keep_costlier_branch(self.records, [side("then_branch"), side("else_branch")])
+        self.notes.append(f"branch {op.name!r}: counted its costlier side ({flops:,} FLOPs): an upper bound")
 
     def visit(self, op: Any, count: int, variables: Mapping[str, int], bias: Any) -> None:
         view = TfOp(
@@ -197,8 +185,6 @@ class _Walk:
             note = note or f"bias added by {bias.name}"
             if spec is not None:
                 spec = spec.with_attrs(bias=True)
-        if spec is not None and spec.op == "matmul" and params:
-            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
         floating = any(t.dtype.is_floating for t in [*op.inputs, *op.outputs])
         scope = self.scope(op.name)
         output = bias.outputs[0] if bias is not None else (op.outputs[0] if op.outputs else None)
@@ -241,12 +227,7 @@ def _specs(model: Any, inputs: Any, input_shape: Any) -> tuple[list[Any], bool]:
             return [spec_of(v) for v in inputs], False
         return [spec_of(inputs)], False
     if input_shape is not None:
-        shapes = [input_shape] if all(isinstance(d, int) for d in input_shape) else list(input_shape)
-        for shape in shapes:
-            if any(int(d) <= 0 for d in shape):
-                raise ProfilingError(
-                    f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1"
-                )
+        shapes = input_shapes(input_shape)
         dtypes = [getattr(t, "dtype", "float32") for t in (getattr(model, "inputs", None) or [])] or ["float32"] * len(
             shapes
         )
@@ -333,7 +314,7 @@ def profile_keras(
             if getattr(variable, "trainable", trainable) != trainable:  # pragma: no cover - Keras keeps them
                 variable.trainable = trainable
     if backend == "tf-profiler":
-        from .profiler import profile_with_tf_profiler
+        from ...peers.tf_profiler import profile_with_tf_profiler
 
         base = _profile_graph(model, concrete, specs, overrides, display)
         return profile_with_tf_profiler(concrete, base)
@@ -378,27 +359,22 @@ def _profile_graph(
                 params=own,
             )
         )
-    unsupported = sorted({r.native for r in walk.records if r.method == "unsupported"})
-    notes = list(walk.notes)
-    if unsupported:
-        notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
+    buffer_notes = []
     if buffers:
-        notes.append(
+        buffer_notes.append(
             f"Keras counts {sum(_numel(v) for v in weights):,} weights; {sum(_numel(v) for v in buffers):,} of them are batch-norm "
             "moving statistics, which PyTorch keeps as buffers: params here leave them out"
         )
-    from ... import __version__
+    from ..._version import __version__
 
     flat_specs = [s for spec in specs for s in (spec.values() if isinstance(spec, dict) else [spec])]
     input_names = [t.name for t in getattr(model, "inputs", None) or []] or [
         f"args[{i}]" for i in range(len(flat_specs))
     ]
-    return ModelProfile(
+    return assemble(
         model=display,
         framework="tensorflow",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(walk.records),
+        records=walk.records,
         params=sum(_numel(v) for v in params),
         layers=tuple(infos),
         inputs=tuple(
@@ -412,7 +388,8 @@ def _profile_graph(
             "buffers": sum(_numel(v) for v in buffers),
         },
         versions={"flopmagic": __version__, "tensorflow": tf.__version__, "keras": _keras_version()},
-        notes=tuple(notes),
+        notes=walk.notes,
+        notes_after=buffer_notes,
     )
 
 

@@ -250,12 +250,31 @@ def _filter_oihw(filter_shape: Shape) -> Shape:
     return (c_out, c_in, *kernel)
 
 
+def _spatial(op: TfOp, name: str, rank: int) -> tuple[AttrValue, ...]:
+    """A per-dimension attribute (``strides``, ``dilations``, ``ksize``) without its
+    batch and channel entries; 1 per spatial dimension when absent."""
+    values = [int(v) for v in op.attr(name) or ()]
+    if len(values) != rank + 2:
+        return (1,) * rank
+    return tuple(values[2:] if op.nchw else values[1:-1])
+
+
+def _geometry(op: TfOp, rank: int) -> dict[str, AttrValue]:
+    """Stride and dilation, for the receptive field (formulas price from shapes alone)."""
+    return {"stride": _spatial(op, "strides", rank), "dilation": _spatial(op, "dilations", rank)}
+
+
 @translates("Conv2D", "Conv3D", "Conv")
 def _conv(op: TfOp) -> OpSpec:
     x = channels_first(op.ins(0), op.nchw)
     weight = _filter_oihw(op.ins(1))
     groups = max(x[1] // weight[1], 1)
-    return OpSpec("conv", (x, weight), (channels_first(op.out(), op.nchw),), {"bias": False, "groups": groups})
+    return OpSpec(
+        "conv",
+        (x, weight),
+        (channels_first(op.out(), op.nchw),),
+        {"bias": False, "groups": groups, **_geometry(op, len(x) - 2)},
+    )
 
 
 @translates("DepthwiseConv2dNative")
@@ -266,7 +285,7 @@ def _depthwise(op: TfOp) -> OpSpec:
         "conv",
         (x, (c_in * multiplier, 1, kh, kw)),
         (channels_first(op.out(), op.nchw),),
-        {"bias": False, "groups": c_in},
+        {"bias": False, "groups": c_in, **_geometry(op, 2)},
     )
 
 
@@ -279,7 +298,7 @@ def _conv_transpose(op: TfOp) -> OpSpec:
         "conv_transpose",
         (x, (c_in, c_out, *kernel)),
         (channels_first(op.out(), op.nchw),),
-        {"bias": False, "groups": 1},
+        {"bias": False, "groups": 1, **_geometry(op, len(x) - 2)},
     )
 
 
@@ -333,7 +352,10 @@ def _pool(canonical: str) -> Translator:
         window = [int(k) for k in op.attr("ksize")]
         kernel: tuple[AttrValue, ...] = tuple(window[2:] if op.nchw else window[1:-1])
         return OpSpec(
-            canonical, (channels_first(op.ins(0), op.nchw),), (channels_first(op.out(), op.nchw),), {"kernel": kernel}
+            canonical,
+            (channels_first(op.ins(0), op.nchw),),
+            (channels_first(op.out(), op.nchw),),
+            {"kernel": kernel, "stride": _spatial(op, "strides", len(kernel))},
         )
 
     return translate

@@ -231,7 +231,7 @@ for _kind, _ops in _MOVEMENT.items():
     for _name in dict.fromkeys(_ops):
         _register(f"aten.{_name}", _same(_kind))
 
-_UNARY = {
+_SAME_SHAPE = {
     "neg": "neg",
     "abs": "abs",
     "exp": "exp",
@@ -326,7 +326,7 @@ _UNARY = {
     "mish": "mish",
     "native_dropout": "dropout",
 }
-for _name, _op in _UNARY.items():
+for _name, _op in _SAME_SHAPE.items():
     _register(f"aten.{_name}", _same(_op))
 
 _REDUCE = {
@@ -433,12 +433,21 @@ def _scatter_add(a: Bound, out: Any) -> OpSpec:
 # -- contractions -----------------------------------------------------------------------
 
 
-def _conv_spec(x: torch.Tensor, weight: torch.Tensor, bias: Any, transposed: bool, groups: Any, out: Any) -> OpSpec:
+def _conv_spec(
+    x: torch.Tensor, weight: torch.Tensor, bias: Any, transposed: bool, groups: Any, out: Any, a: Bound
+) -> OpSpec:
+    spatial = len(shape_of(x)) - 2
     return OpSpec(
         "conv_transpose" if transposed else "conv",
         (shape_of(x), shape_of(weight)),
         (_out(out),),
-        {"bias": bias is not None, "groups": int(groups)},
+        {
+            "bias": bias is not None,
+            "groups": int(groups),
+            # geometry, for the receptive field (formulas price from shapes alone)
+            "stride": _kernel(a.get("stride") or 1, spatial),
+            "dilation": _kernel(a.get("dilation") or 1, spatial),
+        },
     )
 
 
@@ -452,7 +461,9 @@ def _conv_spec(x: torch.Tensor, weight: torch.Tensor, bias: Any, transposed: boo
     "aten.miopen_convolution",
 )
 def _convolution(a: Bound, out: Any) -> OpSpec:
-    return _conv_spec(a["input"], a["weight"], a.get("bias"), bool(a.get("transposed", False)), a.get("groups", 1), out)
+    return _conv_spec(
+        a["input"], a["weight"], a.get("bias"), bool(a.get("transposed", False)), a.get("groups", 1), out, a
+    )
 
 
 @translates(
@@ -463,12 +474,12 @@ def _convolution(a: Bound, out: Any) -> OpSpec:
     "aten.slow_conv_dilated3d",
 )
 def _slow_conv(a: Bound, out: Any) -> OpSpec:
-    return _conv_spec(a["self"], a["weight"], a.get("bias"), False, 1, out)
+    return _conv_spec(a["self"], a["weight"], a.get("bias"), False, 1, out, a)
 
 
 @translates("aten.slow_conv_transpose2d", "aten.slow_conv_transpose3d")
 def _slow_conv_transpose(a: Bound, out: Any) -> OpSpec:
-    return _conv_spec(a["self"], a["weight"], a.get("bias"), True, 1, out)
+    return _conv_spec(a["self"], a["weight"], a.get("bias"), True, 1, out, a)
 
 
 def _matmul_spec(left: torch.Tensor, right: torch.Tensor, out: Any, **attrs: AttrValue) -> OpSpec:
@@ -669,7 +680,13 @@ def _kernel(value: Any, spatial: int) -> tuple[AttrValue, ...]:
 def _pool(op: str) -> Translator:
     def translate(a: Bound, out: Any) -> OpSpec:
         x = shape_of(a["self"])
-        return OpSpec(op, (x,), (_out(out),), {"kernel": _kernel(a["kernel_size"], len(x) - 2)})
+        spatial = len(x) - 2
+        kernel = _kernel(a["kernel_size"], spatial)
+        stride = _kernel(a["stride"], spatial) if a.get("stride") else kernel  # [] means the kernel
+        attrs: dict[str, AttrValue] = {"kernel": kernel, "stride": stride}
+        if a.get("dilation") is not None:
+            attrs["dilation"] = _kernel(a["dilation"], spatial)
+        return OpSpec(op, (x,), (_out(out),), attrs)
 
     return translate
 

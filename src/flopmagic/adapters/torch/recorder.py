@@ -508,8 +508,6 @@ class Recorder:
         if not floating and tensors_out:  # a compare of floats gives bools: the work was on floats
             floating = any(t.is_floating_point() for t in tensors_in)
         params = self._params_read(tensors_in)
-        if spec is not None and spec.op == "matmul" and params:
-            spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)  # a weight operand
         # raw shapes are kept only for ops without a spec (unsupported): the spec has them otherwise
         call = RawCall(
             native=native,

@@ -15,19 +15,29 @@ from typing import Any
 
 import torch
 
+from ...engine import assemble, price_ops
 from ...errors import ProfilingError
-from ...pricing import NameCounter, Override, make_record
-from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
+from ...pricing import Override
+from ...schema import LayerInfo, ModelProfile, TensorInfo
+from ..base import input_shapes
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
 
-__all__ = ["build_profile", "make_inputs", "profile_module", "torch_versions"]
+__all__ = [
+    "build_profile",
+    "loose_profile",
+    "make_inputs",
+    "profile_module",
+    "signature",
+    "split_inputs",
+    "torch_versions",
+]
 
 InputShape = Sequence[int] | Sequence[Sequence[int]]
 
 
 def torch_versions() -> dict[str, str]:
-    from ... import __version__
+    from ..._version import __version__
 
     return {"flopmagic": __version__, "torch": torch.__version__.split("+")[0]}
 
@@ -52,10 +62,6 @@ def _float_dtype(model: torch.nn.Module) -> torch.dtype:
     return torch.float32
 
 
-def _is_shape(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(d, int) for d in value)
-
-
 def make_inputs(
     model: torch.nn.Module,
     input_shape: InputShape,
@@ -65,21 +71,7 @@ def make_inputs(
 ) -> tuple[torch.Tensor, ...]:
     """Tensors of the given shape(s) on the model's device: random floats in the
     model's dtype, or zeros for integer dtypes (token ids)."""
-    shapes: list[Sequence[int]]
-    if _is_shape(input_shape):
-        shapes = [input_shape]  # type: ignore[list-item]
-    elif isinstance(input_shape, (list, tuple)) and input_shape and all(_is_shape(s) for s in input_shape):
-        shapes = list(input_shape)  # type: ignore[arg-type]
-    else:
-        raise ProfilingError(
-            f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224), "
-            "or a list of shapes for a model with several inputs"
-        )
-    for shape in shapes:
-        if any(d <= 0 for d in shape):
-            raise ProfilingError(
-                f"input shape {tuple(shape)} has a non-positive dimension; every dimension must be >= 1"
-            )
+    shapes = input_shapes(input_shape)
     target = torch.device(device) if device is not None else _model_device(model)
     kind = dtype or _float_dtype(model)
     tensors = []
@@ -91,7 +83,7 @@ def make_inputs(
     return tuple(tensors)
 
 
-def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(inputs, torch.Tensor):
         return (inputs,), {}
     if isinstance(inputs, Mapping):
@@ -104,7 +96,7 @@ def _split_inputs(inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     )
 
 
-def _signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
+def signature(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[TensorInfo, ...]:
     from torch.utils._pytree import keystr, tree_flatten_with_path
 
     infos = []
@@ -155,9 +147,7 @@ def build_profile(
     notes: Sequence[str] = (),
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
-    namer = NameCounter()
-    keys: dict[str, tuple[str, str]] = {}
-    records = [_price(call, overrides, namer, keys) for call in root.calls]
+    records = price_ops(root.calls, overrides=overrides, naming=aten_naming)
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
@@ -166,16 +156,10 @@ def build_profile(
         LayerInfo(scope=s.scope, type=s.type, calls=s.calls, output_shapes=s.output_shapes, params=s.params)
         for s in root.layers.values()
     )
-    unsupported = sorted({r.native for r in records if r.method == "unsupported"})
-    all_notes = list(notes)
-    if unsupported:
-        all_notes.append(f"{len(unsupported)} op type(s) have no formula and count 0: " + ", ".join(unsupported))
-    return ModelProfile(
+    return assemble(
         model=name,
         framework="torch",
-        backend="flopmagic",
-        convention="flopmagic",
-        records=tuple(records),
+        records=records,
         params=sum(p.numel() for p in params),
         layers=layers,
         inputs=inputs,
@@ -186,37 +170,32 @@ def build_profile(
             "buffers": sum(b.numel() for b in buffers),
         },
         versions=torch_versions(),
-        notes=tuple(all_notes),
+        notes=notes,
         training=training,
     )
 
 
-def _price(
-    call: RawCall, overrides: Mapping[str, Override] | None, name: NameCounter, keys: dict[str, tuple[str, str]]
-) -> OpRecord:
-    known = keys.get(call.native)  # (packet, short name), worked out once per native op
-    if known is None:
-        packet = ".".join(call.native.split(".")[:2])
-        known = keys[call.native] = (
-            packet,
-            packet.split(".", 1)[1] if call.native.startswith("aten.") else call.native,
-        )
-    packet, short = known
-    return make_record(
-        name=name(call.scope, short),
-        native=call.native,
-        spec=call.spec,
-        scope=call.scope,
-        inputs=call.inputs,
-        outputs=call.outputs,
-        module_type=call.module_type,
-        params=call.params,
-        phase=call.phase,
-        floating=call.floating,
-        note=call.note,
-        overrides=overrides,
-        override_keys=(packet,),
+def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
+    """Torch ops run outside any nn.Module (a cell's own tensor code), as their own
+    profile when they computed anything."""
+    records = price_ops(calls, naming=aten_naming)
+    if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
+        return None
+    return assemble(
+        model="(ops outside modules)",
+        framework="torch",
+        records=records,
+        params=0,
+        versions=torch_versions(),
+        notes=("torch ops the cell ran outside any nn.Module (tensor code of its own)",),
     )
+
+
+def aten_naming(native: str) -> tuple[str, tuple[str, ...]]:
+    """``aten.convolution.default`` -> records named ``convolution``; an override may be
+    keyed by the packet ``aten.convolution``."""
+    packet = ".".join(native.split(".")[:2])
+    return (packet.split(".", 1)[1] if native.startswith("aten.") else native), (packet,)
 
 
 def _meta_stand_ins(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -245,7 +224,6 @@ def profile_module(
     inputs: Any = None,
     *,
     input_shape: InputShape | None = None,
-    input_dtype: torch.dtype | None = None,
     training: bool = False,
     device: str | None = None,
     overrides: Mapping[str, Override] | None = None,
@@ -290,10 +268,10 @@ def profile_module(
 
     if inputs is None:
         assert input_shape is not None
-        args: tuple[Any, ...] = make_inputs(model, input_shape, dtype=input_dtype, device="meta" if meta else None)
+        args: tuple[Any, ...] = make_inputs(model, input_shape, device="meta" if meta else None)
         kwargs: dict[str, Any] = {}
     else:
-        args, kwargs = _split_inputs(inputs)
+        args, kwargs = split_inputs(inputs)
         if meta:
             args, kwargs = _to_meta(args), _to_meta(kwargs)
 
@@ -337,7 +315,7 @@ def profile_module(
     return build_profile(
         root,
         name=display_name,
-        inputs=_signature(args, kwargs),
+        inputs=signature(args, kwargs),
         params=params,
         buffers=buffers,
         training=training,

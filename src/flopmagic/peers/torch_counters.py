@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
-from ...errors import ProfilingError
-from ...schema import ModelProfile, OpRecord
-from ..torch.profiler import _split_inputs, make_inputs, torch_versions
-from ..torch.state import ModelStateGuard
+from ..adapters.torch.run_module import make_inputs, split_inputs, torch_versions
+from ..adapters.torch.state import ModelStateGuard
+from ..engine import assemble
+from ..errors import ProfilingError
+from ..schema import ModelProfile, OpRecord
 
 __all__ = ["profile_flop_counter_mode", "profile_fvcore"]
 
@@ -61,16 +62,14 @@ def _native_records(own: Mapping[str, Mapping[str, int]], *, reports: str, tool:
     return records
 
 
-def _prepare(
-    model: torch.nn.Module, inputs: Any, input_shape: Any, input_dtype: Any
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _prepare(model: torch.nn.Module, inputs: Any, input_shape: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if not isinstance(model, torch.nn.Module):
         raise ProfilingError(f"expected a torch.nn.Module, got {type(model).__name__}")
     if inputs is None:
         if input_shape is None:
             raise ProfilingError("pass inputs=... or input_shape=... so the model can be run once")
-        return make_inputs(model, input_shape, dtype=input_dtype), {}
-    return _split_inputs(inputs)
+        return make_inputs(model, input_shape), {}
+    return split_inputs(inputs)
 
 
 def _finish(
@@ -83,12 +82,12 @@ def _finish(
     training: bool,
 ) -> ModelProfile:
     params = list(model.parameters())
-    return ModelProfile(
+    return assemble(
         model=name,
         framework="torch",
         backend=backend,
         convention=convention,
-        records=tuple(records),
+        records=records,
         params=sum(p.numel() for p in params),
         param_counts={
             "trainable": sum(p.numel() for p in params if p.requires_grad),
@@ -105,7 +104,6 @@ def profile_fvcore(
     inputs: Any = None,
     *,
     input_shape: Any = None,
-    input_dtype: Any = None,
     training: bool = False,
     name: str | None = None,
 ) -> ModelProfile:
@@ -116,7 +114,7 @@ def profile_fvcore(
         raise ProfilingError("backend 'fvcore' needs fvcore: pip install fvcore") from error
     if training:
         raise ProfilingError("backend 'fvcore' counts inference only; use backend='flopmagic' or 'torch' for training")
-    args, kwargs = _prepare(model, inputs, input_shape, input_dtype)
+    args, kwargs = _prepare(model, inputs, input_shape)
     if kwargs:
         raise ProfilingError("backend 'fvcore' takes positional inputs only (a tensor or a tuple)")
     guard = ModelStateGuard(model)
@@ -168,14 +166,13 @@ def profile_flop_counter_mode(
     inputs: Any = None,
     *,
     input_shape: Any = None,
-    input_dtype: Any = None,
     training: bool = False,
     name: str | None = None,
 ) -> ModelProfile:
     """torch.utils.flop_counter.FlopCounterMode. Its numbers are FLOPs (2 per MAC)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    args, kwargs = _prepare(model, inputs, input_shape, input_dtype)
+    args, kwargs = _prepare(model, inputs, input_shape)
     guard = ModelStateGuard(model)
     try:
         model.train(training)

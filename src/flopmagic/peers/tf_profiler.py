@@ -13,21 +13,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ...schema import ModelProfile, OpRecord
-from ...units import format_count
+from ..adapters.tensorflow.contractions import CONTRACTIONS
+from ..schema import ModelProfile, OpRecord
+from ..units import format_count
 
 __all__ = ["profile_with_tf_profiler", "profiler_counts"]
-
-_CONTRACTIONS = {
-    "Conv2D",
-    "Conv3D",
-    "DepthwiseConv2dNative",
-    "MatMul",
-    "BatchMatMul",
-    "BatchMatMulV2",
-    "BatchMatMulV3",
-    "Conv2DBackpropInput",
-}
 
 
 def profiler_counts(graph: Any) -> dict[str, int]:
@@ -60,7 +50,7 @@ def profile_with_tf_profiler(concrete: Any, base: ModelProfile) -> ModelProfile:
             op=op_type,
             native=f"tf-profiler:{op_type}",
             scope="",
-            macs=flops // 2 if op_type in _CONTRACTIONS else 0,
+            macs=flops // 2 if op_type in CONTRACTIONS else 0,
             flops=flops,
             method="native",
         )

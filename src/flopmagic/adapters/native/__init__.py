@@ -1,1 +1,0 @@
-"""Wrapped native counters (fvcore, FlopCounterMode, TensorFlow's profiler) as backends."""

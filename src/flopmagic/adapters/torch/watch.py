@@ -1,0 +1,73 @@
+"""``%%profile``'s watcher for PyTorch: records every op the cell runs, module by module.
+
+Global module hooks and a dispatch mode (nothing on the user's modules changes); the
+autograd engine tells a forward op from a backward one, so a training step the cell
+runs itself is captured too. Work PyTorch does while compiling or exporting is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from ...schema import ModelProfile
+from ..base import Found, NameOf
+from .recorder import Recorder
+from .run_module import build_profile, loose_profile, signature
+
+__all__ = ["TorchWatcher"]
+
+
+class TorchWatcher:
+    """Records the cell's PyTorch ops; each top-level module called becomes one profile."""
+
+    def __init__(self) -> None:
+        self.recorder = Recorder(track_backward=True, ignore_compiling=True)
+        self.recorder.phase = None  # forward/backward told apart by the autograd engine
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        with self.recorder.hooks(), self.recorder.active():
+            yield
+
+    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+        for root in self.recorder.roots.values():
+            module = root.module
+            name = name_of(module, type(module).__name__)
+            if root.first_call is None:
+                continue
+            args, kwargs = root.first_call
+            if backend != "flopmagic" or training:
+                # re-run the first call under the asked backend (or as a training step)
+                inputs: Any = kwargs if kwargs and not args else args
+                yield Found(name, model=module, inputs=inputs, backend=backend, training=training)
+                continue
+            notes = (
+                [f"called {root.runs} times in the cell: the counts are the totals of all calls"]
+                if root.runs > 1
+                else []
+            )
+
+            def build(
+                r: Any = root, n: str = name, extra: list[str] = notes, a: Any = args, k: Any = kwargs
+            ) -> ModelProfile:
+                result = build_profile(
+                    r,
+                    name=n,
+                    inputs=signature(a, k),
+                    params=list(r.module.parameters()),
+                    buffers=list(r.module.buffers()),
+                    training=False,
+                    overrides=None,
+                    notes=extra,
+                )
+                if any(rec.phase == "backward" for rec in result.records):
+                    result = replace(result, training=True)
+                return result
+
+            yield Found(name, build=build)
+        loose = loose_profile(self.recorder.loose)
+        if loose is not None:
+            yield Found(loose.model, build=lambda: loose)

@@ -1,0 +1,1 @@
+"""Peers: the other tools' counters (fvcore, FlopCounterMode, TensorFlow's profiler) as backends."""
