@@ -73,6 +73,9 @@ def ip():
 def pytest_configure(config: pytest.Config) -> None:
     # Test modules import TensorFlow directly; load it the way flopmagic does, so that
     # PyTorch's triton (imported lazily later) cannot crash the process.
+    import importlib.util
+
     from flopmagic.adapters import import_tensorflow
 
-    import_tensorflow()
+    if importlib.util.find_spec("tensorflow") is not None:  # a GPU box may have PyTorch alone
+        import_tensorflow()
