@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.flopmagic-installed
 OUT ?= out
 
-.PHONY: setup demo test lint typecheck bench clean
+.PHONY: setup demo test fuzz lint typecheck bench clean
 
 $(STAMP): pyproject.toml constraints/test.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the long fuzz run: 50x the cases of the normal run (figures in docs/reliability.md)
+FUZZ_SCALE ?= 50
+fuzz: $(STAMP)
+	FLOPMAGIC_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q tests/test_error_contract.py -k fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -243,6 +243,16 @@ def test_time_refuses_meta_models() -> None:
         time_model(torch.nn.Linear(4, 4, device="meta"), torch.randn(1, 4, device="meta"))
 
 
+def test_time_asks_the_adapter_and_names_the_frameworks_that_time() -> None:
+    from flopmagic.adapters import adapters
+    from flopmagic.hardware.timing import time_model
+
+    timers = [a.title for a in adapters() if a.timer is not None]
+    assert "PyTorch" in timers  # declared in the torch adapter's one registration
+    with pytest.raises(HardwareError, match=r"runs models of PyTorch.*got a 'object' object"):
+        time_model(object(), input_shape=(1, 4))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bench/gpu_check.py runs this on one)")
 def test_measured_mfu_on_cuda() -> None:
     from flopmagic.hardware.timing import time_model, utilisation

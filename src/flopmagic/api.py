@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import options
+from ._rng import preserving_rng
 from .adapters import BACKENDS, RunRequest, adapters, detect_framework, get_adapter
-from .errors import OptionError, ProfilingError
+from .errors import FlopmagicError, OptionError, ProfilingError
 from .pricing import Override
 from .schema import ModelProfile
 
@@ -18,7 +20,28 @@ from .specs import LoadedModel, load_spec
 
 __all__ = ["BACKENDS", "audit", "compare", "profile"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 
+
+def _profiling_errors(function: F) -> F:
+    """Only flopmagic's errors leave the API: anything else a framework raises while
+    loading, running or pricing a model becomes a ProfilingError (the original chained)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except FlopmagicError:
+            raise
+        except Exception as error:
+            message = " ".join(str(error).split())[:300]
+            raise ProfilingError(f"{function.__name__} failed: {type(error).__name__}: {message}") from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_profiling_errors
+@preserving_rng
 def profile(
     model: Any,
     inputs: Any = None,
@@ -50,11 +73,15 @@ def profile(
         overrides: prices for ops without a formula, by native or canonical name.
         name: the model's display name.
 
-    The user's model is left exactly as it was, also when profiling fails.
+    The user's model is left exactly as it was, also when profiling fails, and so
+    are the global random generators (Python, NumPy, PyTorch, TensorFlow): random
+    inputs, dropout draws and spec builds do not change the user's next draw.
 
     Raises:
         OptionError: an option value flopmagic does not accept (names the accepted ones).
-        ProfilingError, SpecError: the model cannot be read or run.
+        ProfilingError, SpecError: the model cannot be read or run. Only flopmagic's
+            errors leave this function (anything else a framework raises is chained
+            into a ProfilingError).
     """
     backend = backend or "flopmagic"
     options.check("api.profile", {"backend": backend, "convention": convention, "dims": dims})
@@ -79,6 +106,10 @@ def profile(
         raise ProfilingError(
             f"cannot profile a {type(model).__name__}: pass a model of a registered framework ({kinds}) "
             "or a spec such as 'torchvision:resnet50'"
+        )
+    if dims is not None and framework != "onnx":
+        raise ProfilingError(
+            f"dims=... binds symbolic ONNX dimensions; this is a {framework} model: give input_shape=... instead"
         )
     adapter = get_adapter(framework)
     counter = adapter.backend(backend)
@@ -137,6 +168,7 @@ def audit(
     )
 
 
+@_profiling_errors
 def compare(
     models: Sequence[Any],
     *,

@@ -54,15 +54,18 @@ class _Progress:
 
 def _single(args: argparse.Namespace, tolerance: float) -> Any:
     """One claim about the positional spec (the user typed it: any spec is allowed)."""
+    from . import options
+    from .api import profile
     from .auditor import audit
-    from .cli import _profile_spec  # the run options (--input-shape, --dim, --backend, ...) as profile reads them
 
     spec = args.spec
     if args.config:
         spec = _with_config(spec, args.config)
     # training compute and utilisation are measured on a training step
     args.training = bool(args.training or args.tokens or args.samples or args.mfu or args.hfu)
-    measured = _profile_spec(args, spec)
+    # the run options (--input-shape, --dim, --backend, ...) as profile reads them, like `flopmagic profile`
+    run = options.keywords("api.profile")
+    measured = profile(spec, **{k: v for k, v in options.values(args, args.command).items() if k in run})
     if args.mfu or args.hfu:
         from .training_claims import audit_utilisation
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,28 +206,43 @@ def _with_unit(value: str | None, header: str | None, default_word: str) -> str 
 _NAME_CACHE: dict[str, dict[str, list[str]]] = {}
 
 
-def _torchvision_keys() -> dict[str, list[str]]:
-    """torchvision classification models by their name without separators."""
-    if "torchvision" not in _NAME_CACHE:
+def _registry_keys(prefix: str, names: Callable[[], Sequence[str]]) -> dict[str, list[str]]:
+    """One model registry's specs (``prefix:NAME``) by their name without separators and
+    case; empty when the registry's package is not installed."""
+    if prefix not in _NAME_CACHE:
+        keys: dict[str, list[str]] = {}
         try:
-            import torchvision
-            from torchvision.models import list_models
+            listed = names()
         except ImportError:
-            _NAME_CACHE["torchvision"] = {}
-        else:
-            keys: dict[str, list[str]] = {}
-            for name in list_models(module=torchvision.models):
-                keys.setdefault(re.sub(r"[^a-z0-9]", "", name.lower()), []).append(name)
-            _NAME_CACHE["torchvision"] = keys
-    return _NAME_CACHE["torchvision"]
+            listed = []
+        for name in listed:
+            keys.setdefault(re.sub(r"[^a-z0-9]", "", name.lower()), []).append(f"{prefix}:{name}")
+        _NAME_CACHE[prefix] = keys
+    return _NAME_CACHE[prefix]
+
+
+def _specs_named(key: str) -> list[str]:
+    """The specs a separator- and case-free name matches in the first model registry that
+    knows it: the adapters' ``spec_names`` in registry order (PyTorch's torchvision
+    classifiers first), a later registry listed only when no earlier one knows the name."""
+    from . import adapters
+
+    for adapter in adapters.adapters():
+        for prefix, names in adapter.spec_names.items():
+            found = _registry_keys(prefix, names).get(key)
+            if found:
+                return found
+    return []
 
 
 def resolve_model_name(name: str, mapping: Mapping[str, str] | None = None) -> str:
     """A model name as a table writes it -> a flopmagic spec.
 
     The mapping wins (exact name, then case-insensitively); a name with a ``:`` is
-    already a spec; otherwise the torchvision classifier whose name matches without
-    separators and case (``ResNet-50``, ``resnet_50``, ``RESNET50`` -> ``resnet50``).
+    already a spec; otherwise the model whose name matches without separators and case
+    (``ResNet-50``, ``resnet_50``, ``RESNET50`` -> ``torchvision:resnet50``) in the first
+    model registry the adapters list (``spec_names``, in registry order: torchvision's
+    classifiers, then Keras applications) that knows it.
 
     Raises:
         ClaimError: no model or several; the message asks for ``--map "Name=spec"``.
@@ -242,9 +257,9 @@ def resolve_model_name(name: str, mapping: Mapping[str, str] | None = None) -> s
     if ":" in clean:
         return clean
     key = re.sub(r"[^a-z0-9]", "", clean.lower())
-    found = _torchvision_keys().get(key, [])
+    found = _specs_named(key)
     if len(found) == 1:
-        return f"torchvision:{found[0]}"
+        return found[0]
     if len(found) > 1:
         raise ClaimError(
             f'model name {quote(name)} is ambiguous ({", ".join(found)}); map it: --map "{name}=torchvision:..."'

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from . import options
 from ._version import __version__
+from .cli_errors import DEBUG_FLAG, OneLineParser, run_reporting, split_debug
 from .errors import FlopmagicError
 from .schema import ModelProfile
 
@@ -109,11 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     """Subcommands and their options; the options come from :mod:`flopmagic.options`."""
     from .adapters import spec_forms
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="flopmagic",
         description="How much compute does this model cost? MACs and FLOPs, kept apart.",
     )
     parser.add_argument("--version", action="version", version=f"flopmagic {__version__}")
+    parser.add_argument(DEBUG_FLAG[0], action="store_true", help=DEBUG_FLAG[1] + " (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     forms = spec_forms()
 
@@ -159,21 +161,17 @@ def _cmd_survey(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    try:
-        parser = build_parser()  # reads the registry: a broken plugin is an error line too
-    except FlopmagicError as error:
-        print(f"flopmagic: error: {error}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
+    """Run a command. Every failure is one line on stderr and exit status 2 (see cli_errors)."""
+    argv, debug = split_debug(sys.argv[1:] if argv is None else argv)
     stream = out or sys.stdout
-    try:
+
+    def run() -> int:
+        parser = build_parser()  # reads the registry: a broken plugin is an error line too
+        args = parser.parse_args(argv)
         options.values(args, args.command)  # every option checked before anything runs
         return int(args.handler(args, stream))
-    except FlopmagicError as error:
-        print(f"flopmagic: error: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
-        return 0
+
+    return run_reporting(run, debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

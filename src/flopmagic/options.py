@@ -22,6 +22,7 @@ registered (backends, conventions) are read when checked, so plugins are include
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,11 +131,14 @@ def _shape(text: str) -> Any:
 
 
 def _dims(text: str) -> dict[str, int]:
+    """``batch=1,seq=128``; the values are checked where they are used (positive, within int64)."""
     dims: dict[str, int] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise OptionError(f"bad --dim {text!r}: write name=value pairs, e.g. --dim batch=1,seq=128")
+        if not sep or not name.strip() or not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+            raise OptionError(
+                f"bad --dim {text!r}: write name=value pairs with integer values, e.g. --dim batch=1,seq=128"
+            )
         dims[name.strip()] = int(value)
     return dims
 

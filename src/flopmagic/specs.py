@@ -11,12 +11,15 @@ callable returning a model of a registered framework.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from collections.abc import Callable
 from typing import Any
 
+from ._rng import preserving_rng
 from .adapters import Adapter, LoadedModel, adapters, detect_framework
-from .errors import SpecError
+from .errors import FlopmagicError, SpecError
 
 __all__ = ["LoadedModel", "architecture_key", "is_spec", "load_spec", "parse_input_shape"]
 
@@ -81,6 +84,25 @@ def is_spec(text: str) -> bool:
     return ":" in text or _file_reader(text) is not None
 
 
+def _spec_errors(function: Callable[..., LoadedModel]) -> Callable[..., LoadedModel]:
+    """Whatever building a spec's model raises reaches the caller as a SpecError."""
+
+    @functools.wraps(function)
+    def load(spec: str, *args: Any, **kwargs: Any) -> LoadedModel:
+        try:
+            return function(spec, *args, **kwargs)
+        except FlopmagicError:
+            raise
+        except Exception as error:
+            shown = spec[:200] if isinstance(spec, str) else type(spec).__name__
+            message = " ".join(str(error).split())[:300]
+            raise SpecError(f"building the model of {shown!r} failed: {type(error).__name__}: {message}") from error
+
+    return load
+
+
+@_spec_errors
+@preserving_rng
 def load_spec(spec: str, *, device: str | None = None) -> LoadedModel:
     """Build the model a spec names.
 

@@ -22,18 +22,37 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import FlopmagicError
-from .base import Adapter, Backend, CellWatcher, Found, LoadedModel, RunRequest
+from .base import (
+    Adapter,
+    Backend,
+    CalibrationTarget,
+    Calibrator,
+    CellWatcher,
+    Found,
+    LoadedModel,
+    MeasuredRates,
+    RunRequest,
+    RunTimes,
+    SavedActivations,
+    Timer,
+)
 
 __all__ = [
     "PLUGINS_VARIABLE",
     "Adapter",
     "Backend",
+    "CalibrationTarget",
+    "Calibrator",
     "CellWatcher",
     "Found",
     "Framework",
     "LoadedModel",
+    "MeasuredRates",
     "PluginError",
     "RunRequest",
+    "RunTimes",
+    "SavedActivations",
+    "Timer",
     "adapters",
     "backends",
     "detect_framework",

@@ -22,12 +22,19 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "Backend",
+    "CalibrationTarget",
+    "Calibrator",
     "CellWatcher",
     "Found",
     "LoadedModel",
+    "MeasuredRates",
     "NameOf",
     "RunRequest",
+    "RunTimes",
+    "SavedActivations",
+    "SavedActivationsMeter",
     "SpecLoader",
+    "Timer",
     "first_shape",
     "input_shapes",
     "patched",
@@ -112,6 +119,90 @@ class CellWatcher(Protocol):
 
 
 @dataclass(frozen=True)
+class RunTimes:
+    """What a :class:`Timer` measured: seconds of each timed run, and per top-level
+    module (the model's direct children) the forward seconds of each timed run."""
+
+    samples_s: tuple[float, ...]
+    accelerator: str  # "cpu" or "cuda": where the model ran
+    layer_samples_s: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    layer_types: Mapping[str, str] = field(default_factory=dict)  # top-level module -> its class name
+
+
+class Timer(Protocol):
+    """Runs a model as flopmagic profiles it and times it (``flopmagic.hardware.time_model``).
+
+    Inference: evaluation mode, no gradients; ``training``: a forward and a backward of the
+    sum of the outputs. ``warmup`` untimed runs, then ``repeats`` timed ones, each clock
+    read after the device has finished (synchronised), so a time is the device's. With
+    ``layers``, a second set of ``repeats`` runs times each top-level module's forward.
+    The model is left as it was (mode, buffers, gradients, hooks). Raises HardwareError
+    when the model cannot be timed (on a device that computes nothing); other errors are
+    the caller's to wrap."""
+
+    def __call__(
+        self, model: Any, inputs: Any, *, training: bool, warmup: int, repeats: int, layers: bool
+    ) -> RunTimes: ...
+
+
+@dataclass(frozen=True)
+class SavedActivations:
+    """Bytes autograd keeps for the backward of one training-mode forward: each storage
+    once, parameters excluded; floating tensors apart (the caller rescales them to a
+    precision), at ``floating_element_bytes`` per element (0 when there were none)."""
+
+    floating_bytes: int
+    floating_element_bytes: int
+    other_bytes: int
+    method: str  # how they were measured, for notes ("saved_tensors_hooks")
+
+
+# (model, inputs) -> what one training-mode forward saves for backward; the model is left as it was
+SavedActivationsMeter = Callable[[Any, Any], SavedActivations]
+
+
+@dataclass(frozen=True)
+class CalibrationTarget:
+    """What a :class:`Calibrator` would measure on this machine, known without measuring
+    (it keys the calibration cache): the library and version (``"torch 2.5.1"``), the
+    threads it uses, and for an accelerator its name, a title and its memory."""
+
+    library: str
+    threads: int
+    device_name: str = ""  # the accelerator's name ("NVIDIA H100 80GB HBM3"); "" on the CPU
+    memory_bytes: int = 0  # the accelerator's memory; 0 on the CPU (the caller reads the host's)
+
+
+@dataclass(frozen=True)
+class MeasuredRates:
+    """The best rates a :class:`Calibrator` measured: FP32 GEMM FLOP/s, the streaming
+    copy's bytes/s (read + write) over ``copy_bytes``, and other dtypes' GEMM FLOP/s."""
+
+    gemm_flops: float
+    copy_bandwidth: float
+    copy_bytes: int
+    extra_flops: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Micro-benchmarks of this machine run with the framework's own kernels
+    (``flopmagic.hardware.calibrate``, the ``local`` devices).
+
+    ``accelerators``: what it can calibrate (``"cpu"``, ``"cuda"``). ``target(accelerator)``:
+    what it would measure, or None when the framework is not installed (then the next
+    calibrator, or NumPy on the CPU, is used); raises HardwareError when the framework is
+    installed but the accelerator is absent. ``measure(accelerator, gemm_sides,
+    copy_elements, repeats)``: square FP32 GEMMs of each side (``2 n^3`` FLOPs each) and a
+    streaming copy of ``copy_elements`` FP32 values, each the best of ``repeats`` timed runs
+    after a warm-up, synchronised with the device."""
+
+    accelerators: tuple[str, ...]
+    target: Callable[[str], CalibrationTarget | None]
+    measure: Callable[[str, tuple[int, ...], int, int], MeasuredRates]
+
+
+@dataclass(frozen=True)
 class Adapter:
     """One framework, declared once.
 
@@ -139,8 +230,17 @@ class Adapter:
         spec_metadata: ``prefix -> (NAME[@WEIGHTS] -> metadata)``: what the package ships
             offline about a spec's published weights (``weights``, ``acc1_percent``,
             ``acc5_percent``, ``published_gmacs``); never downloads anything.
+        make_inputs: ``(model, input_shape) -> inputs``: random inputs of that shape (one
+            shape or several) on the model's device, in its dtype (``flopmagic.hardware``
+            makes inputs with it to time a model or estimate its memory).
+        timer: runs and times a model (:class:`Timer`); declared, the framework's models
+            can be timed (``--time``, measured MFU, ``estimate(measure=True)``).
+        saved_activation_bytes: measures what one training-mode forward saves for backward
+            (:data:`SavedActivationsMeter`); declared, ``estimate`` can give memory to train.
+        calibrator: measures this machine's peaks with the framework's kernels
+            (:class:`Calibrator`), for the ``local`` and ``local-cuda`` devices.
         language_models: the framework's runtime for :mod:`flopmagic.llm` (token ids, KV
-            caches, dtype casts; see ``flopmagic.llm.runtime.LanguageModels``), or None.
+            caches, dtype casts: PyTorch's is ``adapters/torch/llm.py``), or None.
     """
 
     name: str
@@ -160,6 +260,10 @@ class Adapter:
     architecture_key: Callable[[str, str], tuple[Any, ...] | None] | None = None
     spec_names: Mapping[str, Callable[[], Sequence[str]]] = field(default_factory=dict)
     spec_metadata: Mapping[str, Callable[[str], Mapping[str, Any]]] = field(default_factory=dict)
+    make_inputs: Callable[[Any, Any], Any] | None = None
+    timer: Timer | None = None
+    saved_activation_bytes: SavedActivationsMeter | None = None
+    calibrator: Calibrator | None = None
     language_models: Callable[[], Any] | None = None
 
     def backend(self, name: str) -> Backend | None:

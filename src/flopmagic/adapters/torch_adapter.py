@@ -1,6 +1,7 @@
 """The PyTorch adapter's registration: ``nn.Module``s, the ``torchvision:`` and
 ``transformers:`` specs, the exact counter and the wrapped peers (fvcore,
-``FlopCounterMode``), and the cell watcher that records every op a cell runs.
+``FlopCounterMode``), the cell watcher that records every op a cell runs, and the
+measurements ``flopmagic.hardware`` asks for (timing, saved activations, calibration).
 Nothing here imports PyTorch."""
 
 from __future__ import annotations
@@ -10,7 +11,18 @@ from typing import Any
 
 from ..schema import ModelProfile
 from . import register_adapter
-from .base import Adapter, Backend, CellWatcher, LoadedModel, RunRequest
+from .base import (
+    Adapter,
+    Backend,
+    CalibrationTarget,
+    Calibrator,
+    CellWatcher,
+    LoadedModel,
+    MeasuredRates,
+    RunRequest,
+    RunTimes,
+    SavedActivations,
+)
 
 __all__ = ["TORCH"]
 
@@ -80,6 +92,40 @@ def _torchvision_metadata(rest: str) -> dict[str, Any]:
     return torchvision_metadata(rest)
 
 
+def _make_inputs(model: Any, shape: Any) -> Any:
+    from .torch.run_module import make_inputs
+
+    return make_inputs(model, shape)
+
+
+def _timer(model: Any, inputs: Any, *, training: bool, warmup: int, repeats: int, layers: bool) -> RunTimes:
+    from .torch.measure import time_module
+
+    return time_module(model, inputs, training=training, warmup=warmup, repeats=repeats, layers=layers)
+
+
+def _saved_activations(model: Any, inputs: Any) -> SavedActivations:
+    from .torch.measure import saved_activations
+
+    return saved_activations(model, inputs)
+
+
+def _calibration_target(accelerator: str) -> CalibrationTarget | None:
+    import importlib.util
+
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return None  # not installed: another calibrator (or NumPy) measures
+    from .torch.measure import calibration_target
+
+    return calibration_target(accelerator)
+
+
+def _measure_rates(accelerator: str, sides: tuple[int, ...], copy_elements: int, repeats: int) -> MeasuredRates:
+    from .torch.measure import measure_rates
+
+    return measure_rates(accelerator, sides, copy_elements, repeats)
+
+
 def _language_models() -> Any:
     from .torch import llm
 
@@ -111,6 +157,10 @@ TORCH = register_adapter(
         architecture_key=_architecture_key,
         spec_names={"torchvision": _torchvision_names},
         spec_metadata={"torchvision": _torchvision_metadata},
+        make_inputs=_make_inputs,
+        timer=_timer,
+        saved_activation_bytes=_saved_activations,
+        calibrator=Calibrator(accelerators=("cpu", "cuda"), target=_calibration_target, measure=_measure_rates),
         language_models=_language_models,
     )
 )

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from ..errors import FlopmagicError
+
 __all__ = [
     "CATEGORIES",
     "AttrValue",
@@ -166,7 +168,7 @@ class FormulaEntry:
 _REGISTRY: dict[str, FormulaEntry] = {}
 
 
-class UnknownOpError(KeyError):
+class UnknownOpError(FlopmagicError, KeyError):
     """No formula is registered for a canonical op name."""
 
 

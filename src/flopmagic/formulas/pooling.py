@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ._registry import Cost, OpSpec, Shape, formula, numel
 
 
@@ -35,14 +37,15 @@ def avg_pool(spec: OpSpec) -> Cost:
 def adaptive_window_total(size_in: int, size_out: int) -> int:
     """Sum of the window lengths of adaptive pooling along one dimension.
 
-    PyTorch, TensorFlow and ONNX use start = floor(i*in/out), end = ceil((i+1)*in/out).
+    PyTorch, TensorFlow and ONNX use start = floor(i*in/out), end = ceil((i+1)*in/out),
+    i = 0..out-1. The sum has a closed form, so any size prices in constant time:
+    sum(floor(i*a/n), i<n) = ((a-1)(n-1) + g - 1)/2 with g = gcd(a, n), and
+    ceil(j*a/n) = floor(j*a/n) + 1 except for the g values of j in 1..n where n divides
+    j*a; the two sums differ by a + n - g.
     """
-    total = 0
-    for i in range(size_out):
-        start = (i * size_in) // size_out
-        end = -((-(i + 1) * size_in) // size_out)
-        total += end - start
-    return total
+    if size_in <= 0 or size_out <= 0:
+        return 0
+    return size_in + size_out - math.gcd(size_in, size_out)
 
 
 def _adaptive_window_elements(x: Shape, y: Shape) -> int:

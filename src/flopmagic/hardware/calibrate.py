@@ -1,7 +1,8 @@
 """The ``local`` device: this machine's peaks, measured once and cached.
 
-Two micro-benchmarks, with PyTorch when it is installed (the library the models run
-in), else NumPy:
+Two micro-benchmarks, run by the first registered framework adapter that declares a
+``calibrator`` and is installed (PyTorch's, in its adapter: the library the models run
+in), else on the CPU with NumPy:
 
 - square FP32 GEMMs of sides n/4, n/2 and n: ``2 n^3`` FLOPs (n^3 MACs) per run, best of
   ``repeats`` runs after a warm-up; the highest rate is the FP32 peak. On a CPU without
@@ -29,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..adapters import CalibrationTarget, Calibrator, MeasuredRates
 from ..errors import HardwareError
-from .catalogue import Device
+from .catalogue import Device, register_device_provider
 
 __all__ = ["CALIBRATION_VERSION", "Calibration", "cache_dir", "calibrate", "local_device"]
 
@@ -98,107 +100,84 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "flopmagic"
 
 
-def _best(run: Callable[[], None], repeats: int, sync: Callable[[], None]) -> float:
-    run()  # warm-up: allocation, thread pool start, kernel selection
-    sync()
+def _best(run: Callable[[], None], repeats: int) -> float:
+    run()  # warm-up: allocation, thread pool start
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         run()
-        sync()
         best = min(best, time.perf_counter() - start)
     return max(best, 1e-9)
 
 
-def _library(accelerator: str) -> tuple[str, Any]:
+def _calibrator(accelerator: str) -> tuple[Calibrator | None, CalibrationTarget]:
+    """The calibrator that measures ``accelerator`` here and what it would measure; (None,
+    NumPy's target) when no installed framework calibrates the CPU."""
+    from .. import adapters
+
+    able = [a for a in adapters.adapters() if a.calibrator is not None and accelerator in a.calibrator.accelerators]
+    for adapter in able:
+        assert adapter.calibrator is not None
+        target = adapter.calibrator.target(accelerator)
+        if target is not None:
+            return adapter.calibrator, target
+    if accelerator != "cpu":
+        titles = ", ".join(a.title for a in able) or "a framework whose adapter declares a calibrator"
+        raise HardwareError(f"local-{accelerator} needs {titles} with {accelerator.upper()} installed")
     try:
-        import torch
-
-        if accelerator == "cuda" and not torch.cuda.is_available():
-            raise HardwareError("local-cuda: no CUDA device is available to calibrate")
-        return f"torch {torch.__version__.split('+')[0]}", torch
+        import numpy
     except ImportError:
-        if accelerator == "cuda":
-            raise HardwareError("local-cuda needs PyTorch with CUDA") from None
-        try:
-            import numpy
-        except ImportError:
-            raise HardwareError("calibrating the local device needs PyTorch or NumPy") from None
-        return f"numpy {numpy.__version__}", numpy
+        raise HardwareError("calibrating the local device needs PyTorch or NumPy") from None
+    return None, CalibrationTarget(f"numpy {numpy.__version__}", os.cpu_count() or 0)
 
 
-def _key(library: str, accelerator: str, sizes: dict[str, int]) -> str:
-    threads = os.cpu_count() or 0
-    if library.startswith("torch"):
-        import torch
-
-        threads = torch.get_num_threads()
-        if accelerator == "cuda":
-            return f"v{CALIBRATION_VERSION}|{library}|cuda|{torch.cuda.get_device_name()}|{sizes}"
+def _key(target: CalibrationTarget, accelerator: str, sizes: dict[str, int]) -> str:
+    if target.device_name:
+        return f"v{CALIBRATION_VERSION}|{target.library}|{accelerator}|{target.device_name}|{sizes}"
     machine = f"{platform.machine()}|{platform.processor() or platform.system()}|{os.cpu_count()}"
-    return f"v{CALIBRATION_VERSION}|{library}|{accelerator}|{machine}|threads={threads}|{sizes}"
+    return f"v{CALIBRATION_VERSION}|{target.library}|{accelerator}|{machine}|threads={target.threads}|{sizes}"
 
 
-def _measure(accelerator: str, sizes: dict[str, int]) -> Calibration:
-    library, lib = _library(accelerator)
+def _numpy_rates(sides: tuple[int, ...], copy_elements: int, repeats: int) -> MeasuredRates:
+    import numpy
+
+    rng = numpy.random.default_rng(0)
+    gemm_flops = 0.0
+    for side in sides:
+        a = rng.standard_normal((side, side), dtype=numpy.float32)
+        b = rng.standard_normal((side, side), dtype=numpy.float32)
+        out = numpy.empty((side, side), dtype=numpy.float32)
+
+        def np_gemm(x: Any = a, y: Any = b, z: Any = out) -> None:
+            numpy.matmul(x, y, out=z)
+
+        gemm_flops = max(gemm_flops, 2.0 * side**3 / _best(np_gemm, repeats))
+    src = rng.standard_normal(copy_elements, dtype=numpy.float32)
+    dst = numpy.empty_like(src)
+    copy = _best(lambda: numpy.copyto(dst, src), repeats)
+    nbytes = int(src.nbytes)
+    return MeasuredRates(gemm_flops=gemm_flops, copy_bandwidth=2.0 * nbytes / copy, copy_bytes=nbytes)
+
+
+def _measure(
+    calibrator: Calibrator | None, target: CalibrationTarget, accelerator: str, sizes: dict[str, int]
+) -> Calibration:
     n, repeats = sizes["gemm_n"], sizes["repeats"]
     copy_elements = sizes["copy_mib"] * 2**20 // 4
-    extra: dict[str, float] = {}
-    if library.startswith("torch"):
-        torch = lib
-        device = torch.device(accelerator)
-        sync: Callable[[], None] = torch.cuda.synchronize if accelerator == "cuda" else (lambda: None)
-        gemm_flops = 0.0
-        with torch.no_grad():
-            for side in _sides(n):
-                a = torch.randn(side, side, device=device)
-                b = torch.randn(side, side, device=device)
-                out = torch.empty(side, side, device=device)
-
-                def gemm(x: Any = a, y: Any = b, z: Any = out) -> None:
-                    torch.mm(x, y, out=z)
-
-                gemm_flops = max(gemm_flops, 2.0 * side**3 / _best(gemm, repeats, sync))
-            if accelerator == "cuda":
-                for name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
-                    half_a, half_b = a.to(dtype), b.to(dtype)
-                    half_out = torch.empty(n, n, device=device, dtype=dtype)
-
-                    def half_gemm(x: Any = half_a, y: Any = half_b, z: Any = half_out) -> None:
-                        torch.mm(x, y, out=z)
-
-                    extra[name] = 2.0 * n**3 / _best(half_gemm, repeats, sync)
-            src = torch.randn(copy_elements, device=device)
-            dst = torch.empty_like(src)
-            copy = _best(lambda: dst.copy_(src), repeats, sync)
-        nbytes = copy_elements * 4
+    if calibrator is None:
+        rates = _numpy_rates(_sides(n), copy_elements, repeats)
     else:
-        numpy = lib
-        rng = numpy.random.default_rng(0)
-        gemm_flops = 0.0
-        for side in _sides(n):
-            a = rng.standard_normal((side, side), dtype=numpy.float32)
-            b = rng.standard_normal((side, side), dtype=numpy.float32)
-            out = numpy.empty((side, side), dtype=numpy.float32)
-
-            def np_gemm(x: Any = a, y: Any = b, z: Any = out) -> None:
-                numpy.matmul(x, y, out=z)
-
-            gemm_flops = max(gemm_flops, 2.0 * side**3 / _best(np_gemm, repeats, lambda: None))
-        src = rng.standard_normal(copy_elements, dtype=numpy.float32)
-        dst = numpy.empty_like(src)
-        copy = _best(lambda: numpy.copyto(dst, src), repeats, lambda: None)
-        nbytes = int(src.nbytes)
+        rates = calibrator.measure(accelerator, _sides(n), copy_elements, repeats)
     return Calibration(
-        gemm_flops=gemm_flops,
-        copy_bandwidth=2.0 * nbytes / copy,
-        library=library,
+        gemm_flops=rates.gemm_flops,
+        copy_bandwidth=rates.copy_bandwidth,
+        library=target.library,
         accelerator=accelerator,
         gemm_n=n,
-        copy_bytes=nbytes,
+        copy_bytes=rates.copy_bytes,
         repeats=repeats,
-        key=_key(library, accelerator, sizes),
-        extra_flops=extra,
+        key=_key(target, accelerator, sizes),
+        extra_flops=dict(rates.extra_flops),
     )
 
 
@@ -212,8 +191,8 @@ def calibrate(*, accelerator: str = "cpu", quick: bool = False, refresh: bool = 
     sizes = dict(_QUICK if quick else _FULL)
     if accelerator == "cuda" and not quick:
         sizes = dict(_CUDA)
-    library, _ = _library(accelerator)
-    key = _key(library, accelerator, sizes)
+    calibrator, target = _calibrator(accelerator)
+    key = _key(target, accelerator, sizes)
     path = cache_dir() / "calibration.json"
     cached: dict[str, Any] = {}
     try:
@@ -227,7 +206,7 @@ def calibrate(*, accelerator: str = "cpu", quick: bool = False, refresh: bool = 
             return Calibration.from_dict(cached[key])
         except (KeyError, TypeError, ValueError):
             pass  # a damaged entry: measure again
-    result = _measure(accelerator, sizes)
+    result = _measure(calibrator, target, accelerator, sizes)
     cached[key] = result.to_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,15 +226,13 @@ def local_device(*, accelerator: str = "cpu", quick: bool = False, refresh: bool
     physical memory (CPU) or the GPU's total memory."""
     cal = calibrate(accelerator=accelerator, quick=quick, refresh=refresh)
     peaks = {"fp32": cal.gemm_flops, **cal.extra_flops}
-    memory = _memory_bytes(accelerator)
+    target = _calibrator(accelerator)[1]
     source = (
         f"calibrated on this machine with {cal.library}: FP32 GEMMs up to {cal.gemm_n}x{cal.gemm_n} "
         f"({cal.gemm_flops / 1e9:.1f} GFLOP/s), streaming copy of {cal.copy_bytes / 2**20:.0f} MiB "
         f"({cal.copy_bandwidth / 1e9:.1f} GB/s), best of {cal.repeats}"
     )
     if accelerator == "cuda":
-        import torch
-
         vector = {"fp32": cal.gemm_flops}  # unknown without a vector benchmark: FP32 GEMM runs on CUDA cores
         return Device(
             name="local-cuda",
@@ -263,9 +240,9 @@ def local_device(*, accelerator: str = "cpu", quick: bool = False, refresh: bool
             sparse_peak_flops={},
             vector_peak_flops=vector,
             bandwidth=cal.copy_bandwidth,
-            memory_bytes=memory,
+            memory_bytes=target.memory_bytes,
             source=source,
-            title=f"this machine's GPU ({torch.cuda.get_device_name()})",
+            title=f"this machine's GPU ({target.device_name})",
             kind="gpu",
         )
     return Device(
@@ -274,19 +251,19 @@ def local_device(*, accelerator: str = "cpu", quick: bool = False, refresh: bool
         sparse_peak_flops={},
         vector_peak_flops=dict(peaks),
         bandwidth=cal.copy_bandwidth,
-        memory_bytes=memory,
+        memory_bytes=_host_memory_bytes(),
         source=source,
         title=f"this machine ({platform.machine()}, {os.cpu_count()} CPUs)",
         kind="cpu",
     )
 
 
-def _memory_bytes(accelerator: str) -> int:
-    if accelerator == "cuda":
-        import torch
-
-        return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+def _host_memory_bytes() -> int:
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return 0
+
+
+register_device_provider("local", lambda: local_device(accelerator="cpu"))
+register_device_provider("local-cuda", lambda: local_device(accelerator="cuda"))

@@ -9,7 +9,7 @@ builds one from figures the user gives (``--peak-tflops``, ``--bandwidth-gbs``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from types import MappingProxyType
@@ -183,20 +183,29 @@ def _catalogue() -> dict[str, Device]:
     return {str(name): _device_from_entry(str(name), entry) for name, entry in data["devices"].items()}
 
 
+# devices measured rather than catalogued, by name -> a function that makes one when asked
+# (``local`` and ``local-cuda``: flopmagic.hardware.calibrate registers them)
+_PROVIDERS: dict[str, Callable[[], Device]] = {}
+
+
+def register_device_provider(name: str, provide: Callable[[], Device]) -> None:
+    """Add a device that is made when asked for (measured, not read from the catalogue)."""
+    _PROVIDERS[name] = provide
+
+
 def devices() -> tuple[str, ...]:
-    """The catalogue's device names, plus ``local`` (this machine's CPU, calibrated when asked
-    for) and ``local-cuda`` (its current GPU)."""
-    return (*_catalogue(), "local", "local-cuda")
+    """The catalogue's device names, plus the provided ones: ``local`` (this machine's CPU,
+    calibrated when asked for) and ``local-cuda`` (its current GPU)."""
+    return (*_catalogue(), *_PROVIDERS)
 
 
 def get_device(name: str) -> Device:
     """A device by its kebab-case name (``"h100-sxm"``); ``"local"`` calibrates this machine
     (cached). Raises HardwareError naming the known devices."""
     key = str(name).strip().lower().replace("_", "-")
-    if key in ("local", "local-cuda"):
-        from .calibrate import local_device
-
-        return local_device(accelerator="cuda" if key == "local-cuda" else "cpu")
+    provide = _PROVIDERS.get(key)
+    if provide is not None:
+        return provide()
     found = _catalogue().get(key)
     if found is None:
         raise HardwareError(f"unknown device {name!r}; known devices: {', '.join(devices())}")

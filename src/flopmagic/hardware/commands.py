@@ -56,18 +56,18 @@ def hardware_sections(args: argparse.Namespace, result: ModelProfile) -> tuple[d
 
 def _time(args: argparse.Namespace, result: ModelProfile, json_part: dict[str, Any]) -> str:
     from ..specs import load_spec, parse_input_shape
-    from ._torchrun import make_inputs
-    from .timing import time_model, utilisation
+    from .timing import adapter_for, model_inputs, time_model, utilisation
 
     if args.device == "meta":
         raise HardwareError("--time runs the model: drop --device meta")
     loaded = load_spec(args.spec)
-    if loaded.framework != "torch":
-        raise HardwareError(f"--time runs PyTorch models; {args.spec!r} is a {loaded.framework} model")
+    adapter_for(loaded.model, "timer", "--time")
     shape = parse_input_shape(args.input_shape) if args.input_shape else loaded.input_shape
     if shape is None:
         raise HardwareError(f"{loaded.name}: pass --input-shape so the model can be run")
-    inputs = loaded.make_inputs(shape) if loaded.make_inputs is not None else make_inputs(loaded.model, shape)
+    inputs = (
+        loaded.make_inputs(shape) if loaded.make_inputs is not None else model_inputs(loaded.model, shape, "--time")
+    )
     timing = time_model(loaded.model, inputs, training=args.training, repeats=args.repeats, name=loaded.name)
     fallback = "local-cuda" if timing.accelerator == "cuda" else "local"
     device = _device(args, args.dtype or default_dtype(result), fallback=fallback)

@@ -18,8 +18,9 @@ prints them, so a number can be checked by hand.
   gradients + 4 fp32 master weights + 4 + 4 Adam moments = 16, Rajbhandari et al.,
   "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", SC 2020,
   section 3.1) + frozen params at the compute dtype + the activations autograd saves for
-  backward, measured with ``torch.autograd.graph.saved_tensors_hooks`` (each storage
-  once, parameters excluded), scaled to the compute dtype. Not counted: temporaries,
+  backward, measured by the model's framework adapter (PyTorch's with
+  ``torch.autograd.graph.saved_tensors_hooks``; each storage once, parameters
+  excluded), scaled to the compute dtype. Not counted: temporaries,
   workspaces, allocator fragmentation, the CUDA context.
 """
 
@@ -289,64 +290,31 @@ def training_memory(
 
 
 def saved_activation_bytes(model: Any, inputs: Any, *, precision: str = "fp32") -> tuple[int, str]:
-    """Bytes autograd saves for backward in one training-mode forward, measured with
-    ``saved_tensors_hooks``: each storage once, parameters excluded; floating tensors
+    """Bytes autograd saves for backward in one training-mode forward, measured by the
+    model's framework adapter (its declared ``saved_activation_bytes``; PyTorch's uses
+    ``saved_tensors_hooks``): each storage once, parameters excluded; floating tensors
     scaled to ``precision``'s activation dtype. Returns (bytes, a note saying how).
     The model is left as it was."""
-    import torch
+    from .timing import adapter_for
 
-    from ._torchrun import split_inputs, surrogate_loss
-    from .timing import _restored
-
-    args, kwargs = split_inputs(inputs)
-    params = {id(p) for p in model.parameters()}
-    seen: set[Any] = set()
-    keep: list[torch.Tensor] = []
-    totals = {"float": 0, "other": 0, "float_elem": 0}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        base = tensor._base if tensor._base is not None else tensor
-        if id(tensor) in params or id(base) in params:
-            return tensor
-        if base.device.type == "meta":
-            key: Any = id(base)
-            keep.append(base)
-            nbytes = base.numel() * base.element_size()
-        else:
-            storage = base.untyped_storage()
-            key = storage.data_ptr()
-            nbytes = storage.nbytes()
-        if key in seen:
-            return tensor
-        seen.add(key)
-        if base.is_floating_point():
-            totals["float"] += nbytes
-            totals["float_elem"] = base.element_size()
-        else:
-            totals["other"] += nbytes
-        return tensor
-
+    meter = adapter_for(model, "saved_activation_bytes", "measuring saved activations").saved_activation_bytes
+    assert meter is not None  # adapter_for checked it
     try:
-        with _restored(model), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model.train(True)
-            output = model(*args, **kwargs)
-            surrogate_loss(output)  # the loss's own saved tensors are part of the step
+        saved = meter(model, inputs)
     except HardwareError:
         raise
     except Exception as error:
         raise HardwareError(f"measuring saved activations failed: {type(error).__name__}: {error}") from error
-    finally:
-        keep.clear()
-    measured_elem = totals["float_elem"] or 4
+    measured_elem = saved.floating_element_bytes or 4
     target = _ACTIVATION_BYTES.get(precision, measured_elem)
-    scaled = totals["float"] * target // measured_elem
+    scaled = saved.floating_bytes * target // measured_elem
     note = (
-        f"saved activations measured with saved_tensors_hooks: {totals['float']:,} bytes of floating tensors "
+        f"saved activations measured with {saved.method}: {saved.floating_bytes:,} bytes of floating tensors "
         f"at {measured_elem} bytes/element"
         + (f", scaled to {target} bytes/element for {precision}" if target != measured_elem else "")
-        + f", plus {totals['other']:,} bytes of integer/bool tensors"
+        + f", plus {saved.other_bytes:,} bytes of integer/bool tensors"
     )
-    return scaled + totals["other"], note
+    return scaled + saved.other_bytes, note
 
 
 # -- the one-call API --------------------------------------------------------------------------------
@@ -389,9 +357,10 @@ def estimate(
     repeats: int = 5,
     warmup: int = 1,
 ) -> Estimates:
-    """Training time, serving throughput and memory to train for a PyTorch model or spec.
+    """Training time, serving throughput and memory to train for a model or spec.
 
-    ``model``: a ``torch.nn.Module`` or a spec (``"torchvision:resnet50"``);
+    ``model``: a model of a framework whose adapter measures saved activations (and, with
+    ``measure``, times runs): a ``torch.nn.Module``, or a spec (``"torchvision:resnet50"``);
     ``input_shape``: one batch's shape (the spec's default if omitted).
     ``hardware``: a catalogue name, ``"local"``, or a :class:`Device`; ``peak_tflops``/
     ``bandwidth_gbs`` override or replace its figures. ``samples``: train-set size (the
@@ -425,20 +394,19 @@ def estimate(
         from ..specs import load_spec
 
         loaded = load_spec(model, device=None if measure else "meta")
-        if loaded.framework != "torch":
-            raise HardwareError(f"estimate runs PyTorch models; {model!r} is a {loaded.framework} model")
         name, make = loaded.name, loaded.make_inputs
         input_shape = input_shape if input_shape is not None else loaded.input_shape
         model = loaded.model
+    from .timing import adapter_for, model_inputs
+
+    adapter_for(model, "saved_activation_bytes", "estimate")  # memory to train needs it: fail before profiling
     if input_shape is None:
         raise HardwareError("pass input_shape=... (one batch), e.g. (8, 3, 224, 224)")
 
     def inputs_at(shape: Any) -> Any:
         if make is not None:
             return make(shape)
-        from ._torchrun import make_inputs
-
-        return make_inputs(model, shape)
+        return model_inputs(model, shape, "estimate")
 
     first = input_shape[0] if isinstance(input_shape[0], (list, tuple)) else input_shape
     batch = int(first[0])

@@ -1,18 +1,16 @@
 """Measured utilisation: run the workload, time it, and divide counted FLOPs by time x peak.
 
-``time_model`` runs a PyTorch model as flopmagic profiles it (inference: eval mode under
-``no_grad``; training: train mode, forward and a backward of ``sum(outputs)`` through
-``torch.autograd.grad``, which writes no ``.grad``): ``warmup`` untimed runs, then
-``repeats`` timed ones (``time.perf_counter``; on CUDA ``torch.cuda.synchronize()``
-before each clock read, so the time is the device's, not the launch queue's). The
-latency is the median.
+``time_model`` asks the model's framework adapter to run and time it (the adapter's
+declared ``timer``; PyTorch's is in its adapter, ``adapters/torch/measure.py``). It runs
+the model as flopmagic profiles it (inference: evaluation mode, no gradients; training:
+a forward and a backward of ``sum(outputs)``): ``warmup`` untimed runs, then
+``repeats`` timed ones, each clock read after the device has finished, so the time is
+the device's, not the launch queue's. The latency is the median.
 
 Per top-level module (the model's direct children), a second set of runs times each
-forward call with *global* forward pre/post hooks (the model's own hook dictionaries
-are never touched; the hooks are removed afterwards, also on error). These runs are
-separate from the end-to-end ones, so the synchronisation in the hooks does not slow
-the model's latency. Everything the runs could change (training flags, buffers such
-as BatchNorm statistics, ``.grad``, hooks) is restored afterwards.
+forward call (hooks the adapter removes again); these runs are separate from the
+end-to-end ones, so the synchronisation in the hooks does not slow the model's latency.
+Everything the runs could change is restored afterwards.
 
 MFU (model FLOPs utilisation, PaLM, Chowdhery et al. 2022) = counted FLOPs /
 (latency x the dtype's dense peak): the counted FLOPs are flopmagic's (measured
@@ -22,18 +20,19 @@ matrix peak, never the sparsity figure.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HardwareError, ProfilingError
 from ..schema import ModelProfile
 from .catalogue import Device, get_device, normalize_dtype
 
-__all__ = ["LayerUtilisation", "Timing", "Utilisation", "time_model", "utilisation"]
+if TYPE_CHECKING:
+    from ..adapters import Adapter
+
+__all__ = ["LayerUtilisation", "Timing", "Utilisation", "adapter_for", "model_inputs", "time_model", "utilisation"]
 
 
 @dataclass(frozen=True)
@@ -130,28 +129,30 @@ class Utilisation:
         return "\n".join(lines)
 
 
-def _is_cuda(model: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
-    import torch
-    from torch.utils._pytree import tree_leaves
+def adapter_for(model: Any, capability: str, what: str) -> Adapter:
+    """The registered adapter of ``model``'s framework, which must declare ``capability``
+    (an :class:`~flopmagic.adapters.Adapter` field such as ``"timer"``).
 
-    for tensor in [*model.parameters(), *model.buffers(), *tree_leaves((args, dict(kwargs)))]:
-        if isinstance(tensor, torch.Tensor):
-            if tensor.device.type == "meta":
-                raise HardwareError("cannot time a model on the meta device: it computes nothing")
-            if tensor.device.type == "cuda":
-                return True
-    return False
+    Raises:
+        HardwareError: no framework recognises the model, or its adapter does not declare
+            the capability; the message names the frameworks that do.
+    """
+    from .. import adapters
+
+    able = [a.title for a in adapters.adapters() if getattr(a, capability) is not None]
+    framework = adapters.detect_framework(model)
+    adapter = adapters.get_adapter(framework) if framework is not None else None
+    if adapter is None or getattr(adapter, capability) is None:
+        got = f"a {adapter.title} model" if adapter is not None else f"a {type(model).__name__!r} object"
+        raise HardwareError(f"{what} runs models of {', '.join(able) or 'no framework'}; got {got}")
+    return adapter
 
 
-@contextlib.contextmanager
-def _restored(model: Any) -> Iterator[None]:
-    from ..adapters.torch.state import ModelStateGuard
-
-    guard = ModelStateGuard(model)
-    try:
-        yield
-    finally:
-        guard.restore()
+def model_inputs(model: Any, shape: Any, what: str) -> Any:
+    """Random inputs of ``shape`` for ``model``, made by its framework's adapter."""
+    make = adapter_for(model, "make_inputs", what).make_inputs
+    assert make is not None  # adapter_for checked it
+    return make(model, shape)
 
 
 def time_model(
@@ -166,48 +167,16 @@ def time_model(
     name: str | None = None,
 ) -> Timing:
     """Time ``model`` on ``inputs`` (see the module doc). The model is left as it was."""
-    import torch
-
-    from ._torchrun import make_inputs, split_inputs, surrogate_loss
-
-    if not isinstance(model, torch.nn.Module):
-        raise HardwareError(f"--time runs PyTorch models; got a {type(model).__name__}")
+    timer = adapter_for(model, "timer", "--time").timer
+    assert timer is not None  # adapter_for checked it
     if repeats < 1 or warmup < 0:
         raise HardwareError(f"repeats must be >= 1 and warmup >= 0 (got {repeats}, {warmup})")
     if inputs is None:
         if input_shape is None:
             raise HardwareError("pass inputs=... or input_shape=... so the model can be timed")
-        inputs = make_inputs(model, input_shape)
-    args, kwargs = split_inputs(inputs)
-    cuda = _is_cuda(model, args, kwargs)
-    sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
-    params = [p for p in model.parameters() if p.requires_grad]
-
-    def run() -> None:
-        if training:
-            loss = surrogate_loss(model(*args, **kwargs))
-            torch.autograd.grad(loss, params, allow_unused=True)
-        else:
-            model(*args, **kwargs)
-
-    samples: list[float] = []
-    layer_samples: dict[str, list[float]] = {}
-    children = list(model.named_children())
-    types = {n: type(m).__name__ for n, m in children}
+        inputs = model_inputs(model, input_shape, "--time")
     try:
-        with _restored(model), contextlib.ExitStack() as stack:
-            model.train(training)
-            stack.enter_context(torch.enable_grad() if training else torch.no_grad())
-            for _ in range(warmup):
-                run()
-            sync()
-            for _ in range(repeats):
-                start = time.perf_counter()
-                run()
-                sync()
-                samples.append(time.perf_counter() - start)
-            if layers and children:
-                layer_samples = _time_children(children, run, repeats, sync)
+        times = timer(model, inputs, training=training, warmup=warmup, repeats=repeats, layers=layers)
     except HardwareError:
         raise
     except Exception as error:
@@ -216,58 +185,15 @@ def time_model(
         ) from error
     return Timing(
         model=name or type(model).__name__,
-        latency_s=statistics.median(samples),
-        samples_s=tuple(samples),
-        accelerator="cuda" if cuda else "cpu",
+        latency_s=statistics.median(times.samples_s),
+        samples_s=tuple(times.samples_s),
+        accelerator=times.accelerator,
         warmup=warmup,
         repeats=repeats,
         training=training,
-        layer_s={k: statistics.median(v) for k, v in layer_samples.items() if v},
-        layer_types=types,
+        layer_s={k: statistics.median(v) for k, v in times.layer_samples_s.items() if v},
+        layer_types=dict(times.layer_types),
     )
-
-
-def _time_children(
-    children: list[tuple[str, Any]], run: Callable[[], None], repeats: int, sync: Callable[[], None]
-) -> dict[str, list[float]]:
-    """Median-ready forward seconds of each top-level module, per run (repeat calls summed)."""
-    import torch
-
-    names = {id(m): n for n, m in children}
-    starts: dict[int, list[float]] = {}
-    totals: dict[str, float] = {}
-
-    def pre(module: Any, args: Any) -> None:
-        key = id(module)
-        if key in names:
-            sync()
-            starts.setdefault(key, []).append(time.perf_counter())
-
-    def post(module: Any, args: Any, output: Any) -> None:
-        key = id(module)
-        stack = starts.get(key)
-        if key in names and stack:
-            sync()
-            name = names[key]
-            totals[name] = totals.get(name, 0.0) + time.perf_counter() - stack.pop()
-
-    handles = [
-        torch.nn.modules.module.register_module_forward_pre_hook(pre),
-        torch.nn.modules.module.register_module_forward_hook(post, always_call=True),
-    ]
-    result: dict[str, list[float]] = {}
-    try:
-        for _ in range(repeats):
-            totals.clear()
-            starts.clear()
-            run()
-            sync()
-            for name, seconds in totals.items():
-                result.setdefault(name, []).append(seconds)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return result
 
 
 def utilisation(profile: ModelProfile, timing: Timing, device: Device | str, dtype: str | None = None) -> Utilisation:

@@ -19,12 +19,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...engine import assemble
+from ...errors import FlopmagicError, ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
 from .._graph import keep_costlier_branch
 from .._table import translate_or_note
-from .loader import bind_inputs, graph_inputs, infer_shapes, load_model
+from .loader import bind_inputs, check_model, graph_inputs, infer_shapes, load_model
 from .ops import Node, lookup
 
 __all__ = ["profile_onnx"]
@@ -117,7 +118,7 @@ class _Walk:
         tensor = self.constants.get(name) or self.initializers.get(name)
         if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
             return None
-        return numpy_helper.to_array(tensor)
+        return _array(tensor, name)
 
     def scope_of(self, node: onnx.NodeProto, node_name: str, prefix: str) -> tuple[str, str]:
         meta = {p.key: p.value for p in node.metadata_props} if len(node.metadata_props) else {}
@@ -218,21 +219,26 @@ class _Walk:
                 floating = True
                 break
         concrete = self.concrete
-        record = make_record(
-            name=node_name or f"{op_type}_{index}",
-            native=native,
-            spec=spec,
-            scope=scope,
-            inputs=tuple(concrete.get(n, ()) for n in names),
-            outputs=tuple(concrete.get(n, ()) for n in outputs if n),
-            module_type=module_type,
-            params=params,
-            floating=floating,
-            count=count,
-            note=note,
-            overrides=self.overrides,
-            cache=self.priced,
-        )
+        fields: dict[str, Any] = {
+            "name": node_name or f"{op_type}_{index}",
+            "native": native,
+            "scope": scope,
+            "inputs": tuple(concrete.get(n, ()) for n in names),
+            "outputs": tuple(concrete.get(n, ()) for n in outputs if n),
+            "module_type": module_type,
+            "params": params,
+            "floating": floating,
+            "count": count,
+            "overrides": self.overrides,
+        }
+        try:
+            record = make_record(spec=spec, note=note, cache=self.priced, **fields)
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as error:
+            # shapes that contradict each other (a malformed graph): reported unpriced, never guessed
+            if spec is None:  # an override that raised: the user's code, reported as it is
+                raise
+            why = f"not priced: its shapes do not fit the {spec.op} formula ({type(error).__name__}: {_short(error)})"
+            record = make_record(spec=None, note=why, **fields)
         self.records.append(record)
         layer = self.layers.get(scope)
         if layer is None:
@@ -247,6 +253,9 @@ class _Walk:
         label = node.name or native
         attrs = {a.name: a for a in node.attribute}
         if node.op_type == "If":
+            for branch in ("then_branch", "else_branch"):
+                if branch not in attrs or attrs[branch].type != onnx.AttributeProto.GRAPH:
+                    raise ProfilingError(f"If node {label!r} has no {branch!r} graph attribute: the model is malformed")
 
             def side(branch: str) -> tuple[str, Any]:
                 scope = f"{prefix}.{label}.{branch}" if prefix else f"{label}.{branch}"
@@ -257,23 +266,102 @@ class _Walk:
                 f"If {label!r}: counted its {kept.removesuffix('_branch')} branch, the costlier ({flops:,} vs {other:,} FLOPs): an upper bound"
             )
             return
-        trips: int | None = None
+        if "body" not in attrs or attrs["body"].type != onnx.AttributeProto.GRAPH:
+            raise ProfilingError(f"{node.op_type} node {label!r} has no 'body' graph attribute: the model is malformed")
+        trips: int | None
         if node.op_type == "Loop":
-            value = self.constant(node.input[0]) if node.input and node.input[0] else None
-            trips = int(value.reshape(-1)[0]) if value is not None and value.size else None
+            trips, how = self.loop_trips(node, attrs["body"].g)
         else:  # Scan: iterations = the first scan input's length along its scan axis
-            scan_inputs = int(helper.get_attribute_value(attrs["num_scan_inputs"]))
-            axes = helper.get_attribute_value(attrs["scan_input_axes"]) if "scan_input_axes" in attrs else [0]
-            first = node.input[len(node.input) - scan_inputs]
-            shape = self.shapes.get(first)
-            axis = int(axes[0]) if axes else 0
-            trips = shape[axis] if shape and shape[axis] is not None else None
+            trips, how = self.scan_trips(node, attrs)
         if trips is None:
-            self.notes.append(f"{node.op_type} {label!r}: its trip count is not static; its body is counted once")
+            self.notes.append(
+                f"{node.op_type} {label!r}: trip count not static ({how}); "
+                "assumed to run its body once (the counts are per iteration)"
+            )
         body = attrs["body"].g
-        self.walk(body, f"{prefix}.{label}" if prefix else label, count * (trips or 1))
+        self.walk(body, f"{prefix}.{label}" if prefix else label, count * (1 if trips is None else trips))
         if trips is not None:
-            self.notes.append(f"{node.op_type} {label!r}: body counted {trips} times (static trip count)")
+            self.notes.append(f"{node.op_type} {label!r}: body counted {trips} times ({how})")
+
+    def loop_trips(self, node: onnx.NodeProto, body: onnx.GraphProto) -> tuple[int | None, str]:
+        """A Loop's iterations as the ONNX spec defines them: ``for i in range(M)`` while
+        ``cond``. M <= 0 or an initial ``cond`` of false: 0 iterations. A loop whose
+        condition its body computes ends when the data says: not static."""
+        inputs = list(node.input)
+        max_trips = inputs[0] if inputs else ""
+        cond = inputs[1] if len(inputs) > 1 else ""
+        limit: int | None = None
+        if max_trips:
+            value = self.constant(max_trips)
+            if value is None or value.size != 1:
+                return None, f"its trip count {max_trips!r} is not a constant"
+            limit = max(int(value.reshape(-1)[0]), 0)
+        if cond:
+            value = self.constant(cond)
+            if value is not None and value.size == 1 and not bool(value.reshape(-1)[0]):
+                return 0, "its initial condition is false: the body never runs"
+            if value is None:
+                return None, f"its initial condition {cond!r} is not a constant"
+        if limit == 0:
+            return 0, "its trip count is 0 or negative: the body never runs"
+        if not self.condition_stays_true(body):
+            bound = f" (at most {limit:,})" if limit is not None else ""
+            return None, f"its body computes the loop condition: the trip count depends on the data{bound}"
+        if limit is None:
+            return None, "it has no trip count and its condition stays true: it never ends as written"
+        return limit, "static trip count"
+
+    def condition_stays_true(self, body: onnx.GraphProto) -> bool:
+        """Whether a Loop body's condition output is always true: a constant true, or the
+        condition input passed through unchanged (what exporters write for ``for`` loops)."""
+        if not body.output:
+            return False
+        name = body.output[0].name
+        cond_in = body.input[1].name if len(body.input) > 1 else None
+        producers = {out: n for n in body.node for out in n.output}
+        for _ in range(8):
+            if name == cond_in:
+                return True
+            producer = producers.get(name)
+            if producer is None:
+                value = self.constant(name)
+                return value is not None and value.size == 1 and bool(value.reshape(-1)[0])
+            if producer.op_type == "Constant":
+                tensor = next((a.t for a in producer.attribute if a.name == "value"), None)
+                if tensor is None:
+                    return False
+                value = _array(tensor, name)
+                return value.size == 1 and bool(value.reshape(-1)[0])
+            if producer.op_type not in ("Identity", "Cast") or not producer.input:
+                return False
+            name = producer.input[0]
+        return False
+
+    def scan_trips(self, node: onnx.NodeProto, attrs: Mapping[str, onnx.AttributeProto]) -> tuple[int | None, str]:
+        if "num_scan_inputs" not in attrs:
+            raise ProfilingError(f"Scan node {node.name!r} has no 'num_scan_inputs' attribute: the model is malformed")
+        scan_inputs = helper.get_attribute_value(attrs["num_scan_inputs"])
+        if not isinstance(scan_inputs, int) or not 1 <= scan_inputs <= len(node.input):
+            raise ProfilingError(
+                f"Scan node {node.name!r}: num_scan_inputs={scan_inputs!r} does not fit its {len(node.input)} inputs"
+            )
+        axes = helper.get_attribute_value(attrs["scan_input_axes"]) if "scan_input_axes" in attrs else [0]
+        first = node.input[len(node.input) - scan_inputs]
+        shape = self.shapes.get(first)
+        axis = int(axes[0]) if axes else 0
+        if shape and -len(shape) <= axis < len(shape) and shape[axis] is not None:
+            return shape[axis], "the scanned sequence's length"
+        return None, f"the length of its scanned input {first!r} is not known"
+
+
+def _array(tensor: onnx.TensorProto, name: str) -> Any:
+    """A constant's values; a corrupt one (data that does not fit its dims, an unknown type) is an error."""
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as error:
+        raise ProfilingError(
+            f"constant {name!r} cannot be read ({type(error).__name__}: {error}): the model is corrupt"
+        ) from error
 
 
 def _numel(tensor: onnx.TensorProto) -> int:
@@ -299,10 +387,44 @@ def profile_onnx(
         overrides: prices for ops without a formula, by op type (``"com.acme:MyOp"``).
 
     Raises:
-        ProfilingError: an unreadable file, or symbolic dimensions left unbound
-            (the message names every one).
+        ProfilingError: an unreadable or malformed file, symbolic dimensions left
+            unbound (the message names every one), ``dims`` naming no dimension of
+            the graph or not a positive integer. Nothing else escapes: a model this
+            walk cannot read is reported as a ProfilingError, never another exception.
     """
+    try:
+        return _profile_onnx(model, input_shape, dims, overrides, name)
+    except FlopmagicError:
+        raise
+    except RecursionError as error:
+        raise ProfilingError("the ONNX graph nests subgraphs too deeply to walk") from error
+    except Exception as error:  # a malformed model the checks above did not foresee
+        raise ProfilingError(
+            f"profiling the ONNX model failed (is it malformed?): {type(error).__name__}: {_short(error)}"
+        ) from error
+
+
+def _short(error: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _dtype_name(code: int) -> str:
+    try:
+        return str(helper.tensor_dtype_to_np_dtype(code))
+    except (KeyError, ValueError, TypeError):
+        return f"onnx type {code}"
+
+
+def _profile_onnx(
+    model: Any,
+    input_shape: Any,
+    dims: Mapping[str, int] | None,
+    overrides: Mapping[str, Override] | None,
+    name: str | None,
+) -> ModelProfile:
     proto, label = load_model(model)
+    check_model(proto)
     bound = bind_inputs(proto, input_shape, dims)
     inferred, notes = infer_shapes(bound)
     walk = _Walk(inferred, overrides)
@@ -312,16 +434,15 @@ def profile_onnx(
     params = [t for n, t in initializers.items() if n not in walk.buffers and t.data_type in _FLOAT_TYPES]
     param_bytes: dict[str, int] = {}
     for tensor in params:
-        dtype = str(helper.tensor_dtype_to_np_dtype(tensor.data_type))
-        param_bytes[dtype] = (
-            param_bytes.get(dtype, 0) + _numel(tensor) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
-        )
+        dtype = _dtype_name(tensor.data_type)
+        itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        param_bytes[dtype] = param_bytes.get(dtype, 0) + _numel(tensor) * itemsize
     buffers = sum(_numel(t) for n, t in initializers.items() if n in walk.buffers or t.data_type not in _FLOAT_TYPES)
     inputs = tuple(
         TensorInfo(
             value.name,
             tuple(d.dim_value for d in value.type.tensor_type.shape.dim),
-            str(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)),
+            _dtype_name(value.type.tensor_type.elem_type),
         )
         for value in graph_inputs(inferred)
     )

@@ -3,6 +3,7 @@ and infer every tensor's shape statically. Nothing in the file is executed."""
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,9 +12,60 @@ import onnx
 
 from ...errors import ProfilingError
 
-__all__ = ["bind_inputs", "graph_inputs", "infer_shapes", "load_model"]
+__all__ = ["bind_inputs", "check_dim", "check_model", "graph_inputs", "infer_shapes", "load_model", "symbolic_dims"]
 
 Shape = tuple[int | None, ...]
+
+INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
+
+
+def check_dim(value: Any, what: str) -> int:
+    """A dimension's value: a positive integer that fits ONNX's int64 (never a bool, a
+    float, 0 or a negative number, which would count nothing or be silently floored).
+
+    Raises:
+        ProfilingError: one line naming ``what`` and the accepted values.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ProfilingError(f"{what} = {value!r}: a dimension must be a positive integer, not {type(value).__name__}")
+    size = int(value)
+    if not 1 <= size <= INT64_MAX:
+        shown = f"{size}" if len(str(size)) <= 30 else f"{str(size)[:27]}..."
+        raise ProfilingError(f"{what} = {shown}: a dimension must be a positive integer from 1 to 2**63-1")
+    return size
+
+
+def symbolic_dims(proto: onnx.ModelProto) -> list[str]:
+    """The named symbolic dimensions of the graph's inputs, in order, each once."""
+    names: dict[str, None] = {}
+    for value in graph_inputs(proto):
+        if value.type.WhichOneof("value") == "tensor_type" and value.type.tensor_type.HasField("shape"):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param:
+                    names[dim.dim_param] = None
+    return list(names)
+
+
+def _check_dims(proto: onnx.ModelProto, dims: Mapping[str, Any]) -> dict[str, int]:
+    if not isinstance(dims, Mapping):
+        raise ProfilingError(
+            f"dims must be a mapping of dimension name to size, e.g. {{'batch': 1}}; got {type(dims).__name__}"
+        )
+    known = symbolic_dims(proto)
+    unknown = [name for name in dims if name not in known]
+    if unknown:
+        listed = ", ".join(repr(n) for n in known) if known else "none"
+        raise ProfilingError(
+            f"dims name {', '.join(repr(str(n)) for n in unknown)}, not a dimension of this model; "
+            f"its symbolic dimensions are: {listed}"
+        )
+    return {name: check_dim(value, f"dims[{name!r}]") for name, value in dims.items()}
+
+
+def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(shape, (list, tuple)):
+        raise ProfilingError(f"{what} = {shape!r} is not a shape: pass e.g. (1, 3, 224, 224)")
+    return tuple(check_dim(d, f"{what}[{i}]") for i, d in enumerate(shape))
 
 
 def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
@@ -26,9 +78,12 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
         return model, model.graph.name or "onnx model"
     if isinstance(model, (bytes, bytearray)):
         try:
-            return onnx.load_from_string(bytes(model)), "onnx model"
+            proto = onnx.load_from_string(bytes(model))
         except Exception as error:
             raise ProfilingError(f"these bytes are not an ONNX model (truncated or corrupt?): {error}") from error
+        if not proto.graph.node and not proto.graph.input:
+            raise ProfilingError("these bytes hold no ONNX graph (empty, or not an ONNX model)")
+        return proto, "onnx model"
     path = os.fspath(model)
     if not os.path.exists(path):
         raise ProfilingError(f"no such ONNX file: {path!r}")
@@ -41,6 +96,43 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
     if not proto.graph.node and not proto.graph.input:
         raise ProfilingError(f"{path!r} holds no ONNX graph (empty or not an ONNX file)")
     return proto, os.path.splitext(os.path.basename(path))[0]
+
+
+def check_model(proto: onnx.ModelProto) -> None:
+    """Refuse what would otherwise give a wrong number or an unreadable record: names that
+    are not UTF-8 text (a corrupt file) and initializers with negative dimensions.
+
+    Raises:
+        ProfilingError: naming the first such name or initializer.
+    """
+    graphs = [proto.graph]
+    texts: list[object] = [proto.producer_name, proto.producer_version, proto.domain]
+    texts.extend(o.domain for o in proto.opset_import)
+    texts.extend(t for p in proto.metadata_props for t in (p.key, p.value))
+    for graph in graphs:
+        texts.append(graph.name)
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            texts.append(value.name)
+            if value.type.WhichOneof("value") == "tensor_type":
+                texts.extend(d.dim_param for d in value.type.tensor_type.shape.dim)
+        for tensor in graph.initializer:
+            texts.append(tensor.name)
+            if any(d < 0 for d in tensor.dims):
+                raise ProfilingError(
+                    f"initializer {tensor.name!r} has a negative dimension {list(tensor.dims)}: the model is corrupt"
+                )
+        for node in graph.node:
+            texts.extend((node.name, node.op_type, node.domain, *node.input, *node.output))
+            texts.extend(t for p in node.metadata_props for t in (p.key, p.value))
+            for attribute in node.attribute:
+                texts.append(attribute.name)
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attribute.g)
+                elif attribute.type == onnx.AttributeProto.GRAPHS:
+                    graphs.extend(attribute.graphs)
+    for text in texts:
+        if not isinstance(text, str):
+            raise ProfilingError(f"the model holds a name that is not UTF-8 text ({text!r:.60}): the file is corrupt")
 
 
 def graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
@@ -60,8 +152,12 @@ def bind_inputs(
     name); ``dims`` gives values for named symbolic dimensions (``batch=1``).
 
     Raises:
-        ProfilingError: a dimension stays unknown; the message names every one.
+        ProfilingError: a dimension stays unknown (the message names every one); a
+            ``dims`` name the graph's inputs do not have (the message lists those
+            they have); a size that is not a positive integer within int64.
     """
+    checked = _check_dims(proto, dims) if dims is not None else None
+    dims = checked
     bound = onnx.ModelProto()
     bound.CopyFrom(proto)
     inputs = graph_inputs(bound)
@@ -73,14 +169,16 @@ def bind_inputs(
                 raise ProfilingError(
                     f"input_shape names unknown inputs {sorted(unknown)}; the model's inputs are {[i.name for i in inputs]}"
                 )
-            shapes = {k: tuple(v) for k, v in input_shape.items()}
-        elif input_shape and all(isinstance(d, int) for d in input_shape):
-            shapes = {inputs[0].name: tuple(input_shape)} if inputs else {}  # type: ignore[arg-type]
+            shapes = {k: _check_shape(v, f"input_shape[{k!r}]") for k, v in input_shape.items()}
+        elif not isinstance(input_shape, (list, tuple)):
+            raise ProfilingError(f"input_shape {input_shape!r} is not a shape: pass e.g. (1, 3, 224, 224)")
+        elif input_shape and not any(isinstance(d, (list, tuple, Mapping)) for d in input_shape):  # one shape
+            shapes = {inputs[0].name: _check_shape(input_shape, "input_shape")} if inputs else {}
         else:
             listed = list(input_shape)
             if len(listed) > len(inputs):
                 raise ProfilingError(f"{len(listed)} input shapes given, but the model has {len(inputs)} inputs")
-            shapes = {i.name: tuple(s) for i, s in zip(inputs, listed)}  # type: ignore[arg-type]
+            shapes = {i.name: _check_shape(s, f"input_shape[{n}]") for n, (i, s) in enumerate(zip(inputs, listed))}
     unresolved = []
     for value in inputs:
         tensor = value.type.tensor_type
@@ -99,7 +197,7 @@ def bind_inputs(
             if dim.HasField("dim_value") and dim.dim_value > 0:
                 continue
             if dim.dim_param and dims and dim.dim_param in dims:
-                size = int(dims[dim.dim_param])
+                size = dims[dim.dim_param]
                 dim.Clear()
                 dim.dim_value = size
             else:

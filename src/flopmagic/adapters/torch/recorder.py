@@ -11,13 +11,32 @@ the scope.
 Several top-level modules may run under one recorder (the ``%%profile`` magic
 captures every model a cell calls): each becomes a :class:`Root` with its own
 records and layers.
+
+Threads and nesting. PyTorch's module hooks are process-global, its dispatch
+modes are per thread. flopmagic installs one pair of global hooks while any
+recorder is active and routes each call to the recorder active *on the calling
+thread*, so profiles in different threads are independent and each exact; a
+forward on a thread with no active recorder is not recorded anywhere. A
+recorder started while another is active on the same thread (``flopmagic.profile``
+inside a ``%%profile`` cell, or inside a forward being profiled) is exact on its
+own; the outer one is suspended meanwhile and does not count the inner one's
+work (flopmagic's own run on its own inputs), then resumes.
+
+Faults. The hooks accept every way PyTorch calls them (with and without keyword
+arguments, and the 3-argument call of the error path); an entry of the module
+stack whose forward is no longer running (a ``KeyboardInterrupt`` skips PyTorch's
+error-path hooks) is dropped when the next module starts, and everything is
+reset when the recorder's block ends, on every path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import torch
@@ -95,6 +114,18 @@ class Root:
     first_call: tuple[tuple[Any, ...], dict[str, Any]] | None = None
 
 
+@dataclass(slots=True)
+class _Entry:
+    """A module call in progress: where its ops go, and the frame that called its hook."""
+
+    root: Root
+    scope: str
+    module_type: str
+    stops: list[Any]
+    module: torch.nn.Module
+    frame: FrameType | None
+
+
 @dataclass(frozen=True, slots=True)
 class _OpInfo:
     native: str
@@ -164,7 +195,7 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         if info is None:
             info = self.cache[func] = _op_info(func)
         recorder = self.recorder
-        if info.skip or (recorder.ignore_compiling and torch.compiler.is_compiling()):
+        if info.skip or recorder.suspended or (recorder.ignore_compiling and torch.compiler.is_compiling()):
             return func(*args, **kwargs)
         if info.translator is None and info.packet not in recorder.overrides:
             # An op with no entry may be a composite: record what it decomposes into.
@@ -195,7 +226,7 @@ class _FunctionMode(TorchFunctionMode):
     ) -> Any:
         kwargs = kwargs or {}
         entry = FUNCTIONS.get(func)
-        if entry is None or self.recorder.silenced:
+        if entry is None or self.recorder.silenced or self.recorder.suspended:
             return func(*args, **kwargs)
         native, translate = entry
         self.recorder.silenced = True
@@ -237,10 +268,12 @@ class Recorder:
         # None: tell forward from backward by asking the autograd engine (capture mode,
         # where the user's own code may call backward()).
         self.phase: Phase | None = "forward"
-        self._stack: list[tuple[Root, str, str, list[Any]]] = []
+        self._stack: list[_Entry] = []
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
         self.silenced = False
+        # > 0 while a recorder started later on the same thread is active (nested profile)
+        self.suspended = 0
 
     @contextlib.contextmanager
     def active(self, *, meta: bool = False) -> Iterator[None]:
@@ -322,37 +355,65 @@ class Recorder:
                 return root, "", type(root.module).__name__
             return None, "", ""
         if self._stack:
-            root, scope, module_type, _ = self._stack[-1]
-            return root, scope, module_type
+            entry = self._stack[-1]
+            return entry.root, entry.scope, entry.module_type
         return None, "", ""
 
     def _stepping_aside(self) -> bool:
         return self.ignore_compiling and torch.compiler.is_compiling()
 
-    def _pre_hook(self, module: torch.nn.Module, args: Any) -> None:
+    def _drop_finished(self, frame: FrameType | None) -> None:
+        """Drop stack entries whose forward is no longer running: a module interrupted by a
+        ``BaseException`` (Ctrl-C) that PyTorch's error-path hooks do not see, then caught.
+        An entry is running while its hook's caller frame is an ancestor of ``frame``."""
+        stack = self._stack
+        while stack:
+            target = stack[-1].frame
+            current = frame
+            while current is not None and current is not target:
+                current = current.f_back
+            if current is not None:
+                return
+            stack.pop()
+
+    def _pre_hook(self, module: torch.nn.Module, args: Any, frame: FrameType | None) -> None:
         if self._stepping_aside():
             return
         if self._stack:
-            root = self._stack[-1][0]
+            self._drop_finished(frame)
+        if self._stack:
+            root = self._stack[-1].root
         else:
             root = self.roots.get(id(module)) or self.add_root(module)
             root.runs += 1
         scope = root.names.get(id(module))
         if scope is None:  # a module outside the root's tree (built during forward)
-            parent = self._stack[-1][1] if self._stack else ""
+            parent = self._stack[-1].scope if self._stack else ""
             scope = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
         if scope not in root.layers:  # rows follow the order layers start running
             root.layers[scope] = LayerState(scope, type(module).__name__, root.own_params.get(scope, 0))
         stops: list[Any] = []
         if self.track_backward:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
-        self._stack.append((root, scope, type(module).__name__, stops))
+        self._stack.append(_Entry(root, scope, type(module).__name__, stops, module, frame))
 
-    def _post_hook(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any], output: Any) -> None:
-        if not self._stack or self._stepping_aside():
+    def _post_hook(self, module: torch.nn.Module, args: Any, kwargs: Mapping[str, Any], output: Any, ok: bool) -> None:
+        """``ok``: the forward returned (False: PyTorch's error path, the call is not counted)."""
+        stack = self._stack
+        if not stack or self._stepping_aside():
             return
-        root, scope, module_type, stops = self._stack.pop()
-        if not self._stack and root.first_call is None:  # the root's first call: remember its inputs
+        # normally the top entry; entries above it are calls a BaseException cut short
+        for depth in range(len(stack) - 1, -1, -1):
+            if stack[depth].module is module:
+                break
+        else:
+            return
+        entry = stack[depth]
+        del stack[depth:]
+        if not ok:
+            return
+        root, scope = entry.root, entry.scope
+        if not stack and root.first_call is None:  # the root's first call: remember its inputs
             root.first_call = (tuple(args), dict(kwargs))
             root.input_shapes = output_shapes((args, kwargs))
         layer = root.layers[scope]
@@ -360,7 +421,7 @@ class Recorder:
         if layer.calls == 1:
             layer.output_shapes = output_shapes(output)
         if self.track_backward:
-            self._tag(output, (root, scope, module_type), stops)
+            self._tag(output, (root, scope, entry.module_type), entry.stops)
 
     def _tag(self, output: Any, owner: tuple[Root, str, str], stops: list[Any]) -> None:
         """Attribute the autograd nodes this module call created to it (innermost first)."""
@@ -379,15 +440,30 @@ class Recorder:
 
     @contextlib.contextmanager
     def hooks(self) -> Iterator[None]:
-        """Install the global module hooks; always removed, also on error."""
-        pre = torch.nn.modules.module.register_module_forward_pre_hook(self._pre_hook)
-        post = torch.nn.modules.module.register_module_forward_hook(self._post_hook, with_kwargs=True, always_call=True)
+        """Route the global module hooks to this recorder on this thread for the block.
+
+        On exit (normal, error or ``KeyboardInterrupt``) the recorder is unlinked, its
+        module stack cleared, an outer recorder resumed and the global hooks removed
+        when no recorder is left."""
+        stack = _thread_recorders()
+        outer = stack[-1] if stack else None
+        _HOOKS.acquire()
         try:
+            if outer is not None:
+                outer.suspended += 1
+            stack.append(self)
             yield
         finally:
-            pre.remove()
-            post.remove()
-            self._stack.clear()
+            try:
+                for index in range(len(stack) - 1, -1, -1):
+                    if stack[index] is self:
+                        del stack[index]
+                        break
+                self._stack.clear()
+                if outer is not None:
+                    outer.suspended -= 1
+            finally:
+                _HOOKS.release()
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> None:
@@ -420,7 +496,8 @@ class Recorder:
         phase = self.phase if self.phase is not None else self._phase()
         root: Root | None
         if phase == "forward" and self._stack:  # the common case, without a call
-            root, scope, module_type, _ = self._stack[-1]
+            entry = self._stack[-1]
+            root, scope, module_type = entry.root, entry.scope, entry.module_type
         else:
             root, scope, module_type = self._current(phase)
         floating = False
@@ -445,3 +522,73 @@ class Recorder:
             note=note,
         )
         (root.calls if root is not None else self.loose).append(call)
+
+
+# -- one pair of global hooks, routed to the recorder active on the calling thread ----------
+
+_local = threading.local()
+
+
+def _thread_recorders() -> list[Recorder]:
+    """This thread's active recorders, innermost last."""
+    stack: list[Recorder] | None = getattr(_local, "recorders", None)
+    if stack is None:
+        stack = _local.recorders = []
+    return stack
+
+
+def _global_pre_hook(module: torch.nn.Module, args: Any, *rest: Any) -> None:
+    stack: list[Recorder] | None = getattr(_local, "recorders", None)
+    if stack:
+        stack[-1]._pre_hook(module, args, sys._getframe(1))
+
+
+def _global_post_hook(module: torch.nn.Module, args: Any, *rest: Any) -> None:
+    """PyTorch calls ``(module, args, kwargs, output)`` after a forward (the hook is
+    registered with kwargs), and ``(module, args, output)`` on its error path."""
+    stack: list[Recorder] | None = getattr(_local, "recorders", None)
+    if not stack:
+        return
+    if len(rest) >= 2:
+        kwargs = rest[0] if isinstance(rest[0], Mapping) else {}
+        stack[-1]._post_hook(module, args, kwargs, rest[-1], True)
+    else:
+        stack[-1]._post_hook(module, args, {}, rest[-1] if rest else None, False)
+
+
+class _GlobalHooks:
+    """Installs the two global hooks while at least one recorder (any thread) is active."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._handles: tuple[Any, Any] | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._handles is None:
+                module = torch.nn.modules.module
+                pre = module.register_module_forward_pre_hook(_global_pre_hook)
+                try:
+                    post = module.register_module_forward_hook(_global_post_hook, with_kwargs=True, always_call=True)
+                except BaseException:
+                    pre.remove()
+                    raise
+                self._handles = (pre, post)
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users <= 0 and self._handles is not None:
+                for handle in self._handles:
+                    handle.remove()
+                self._handles = None
+                self._users = 0
+
+    @property
+    def installed(self) -> bool:
+        return self._handles is not None
+
+
+_HOOKS = _GlobalHooks()

@@ -4,15 +4,51 @@ Covers training flags, ``requires_grad``, ``.grad`` tensors, buffers (BatchNorm
 running statistics are updated by a training-mode forward), parameter and
 buffer identity (``functional_call`` swaps them), and every hook dictionary.
 Restoring happens in ``finally``, so it also holds when the forward raises.
+
+One model, one profile at a time: the guard claims the model for its thread, and
+a profile of the same model object started on another thread meanwhile raises a
+``ProfilingError`` naming the thread that holds it (both would flip the same
+training flags and swap the same parameters). The same thread may nest.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
 
+from ...errors import ProfilingError
+
 __all__ = ["ModelStateGuard"]
+
+_claims_lock = threading.Lock()
+_claims: dict[int, tuple[int, str, int]] = {}  # id(model) -> (thread id, thread name, depth)
+
+
+def _claim(model: torch.nn.Module) -> None:
+    me = threading.get_ident()
+    with _claims_lock:
+        held = _claims.get(id(model))
+        if held is not None and held[0] != me:
+            raise ProfilingError(
+                f"{type(model).__name__} is being profiled on thread {held[1]!r}; a model can be profiled by "
+                "one thread at a time (profile a copy, e.g. copy.deepcopy(model), to run both at once)"
+            )
+        depth = held[2] + 1 if held is not None else 1
+        _claims[id(model)] = (me, threading.current_thread().name, depth)
+
+
+def _release(model: torch.nn.Module) -> None:
+    with _claims_lock:
+        held = _claims.get(id(model))
+        if held is None:
+            return
+        if held[2] <= 1:
+            del _claims[id(model)]
+        else:
+            _claims[id(model)] = (held[0], held[1], held[2] - 1)
+
 
 _HOOK_DICTS = (
     "_forward_hooks",
@@ -46,7 +82,13 @@ class ModelStateGuard:
         modules: list[torch.nn.Module] | None = None,
         params: list[torch.Tensor] | None = None,
     ) -> None:
-        """``modules`` and ``params``: the model's, when the caller has listed them already."""
+        """``modules`` and ``params``: the model's, when the caller has listed them already.
+
+        Raises:
+            ProfilingError: another thread is profiling the same model.
+        """
+        self.model = model
+        self._released = False
         self.modules = modules if modules is not None else list(model.modules())
         self.training = [m.training for m in self.modules]
         # only the hook dictionaries that hold anything are copied; empty ones must stay empty
@@ -66,10 +108,19 @@ class ModelStateGuard:
                 for name, b in m._buffers.items()
                 if b is not None
             ]
+        _claim(model)  # last: nothing above can fail after the claim
 
     def restore(self) -> list[str]:
         """Put everything back; return what could not be undone (parameters a
-        forward changed in place), for the profile's notes."""
+        forward changed in place), for the profile's notes. Releases the model."""
+        try:
+            return self._restore()
+        finally:
+            if not self._released:
+                self._released = True
+                _release(self.model)
+
+    def _restore(self) -> list[str]:
         for module, flag in zip(self.modules, self.training):
             module.__dict__["training"] = flag  # a plain attribute: skip nn.Module.__setattr__
         for module, saved in zip(self.modules, self.hooks):
