@@ -363,3 +363,14 @@ def test_a_model_failing_while_its_cache_is_filled_raises_a_flopmagic_error() ->
     model.forward = forward
     with pytest.raises(ProfilingError, match="too long"):
         llm.generation(model, prefill=2, decode=8)
+
+
+def test_optimizer_step_flops_adamw() -> None:
+    model = torch.nn.Linear(10, 20, bias=False)
+    optimizer = torch.optim.AdamW(model.parameters(), foreach=False)
+    model(torch.randn(3, 10)).sum().backward()
+    # per element: weight decay mul 1, exp_avg lerp 3, exp_avg_sq mul 1 + addcmul 3, sqrt 1,
+    # bias-correction div 1, + eps 1, addcdiv 3 = 14 FLOPs; 200 elements; + 1 for the step counter
+    assert llm.optimizer_step_flops(optimizer.step) == 200 * 14 + 1 == 2_801
+    with pytest.raises(ProfilingError, match="optimizer step failed"):
+        llm.optimizer_step_flops(lambda: 1 / 0)

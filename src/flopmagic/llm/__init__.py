@@ -12,7 +12,7 @@ from __future__ import annotations
 from .generation import Generation, Step, generation, trace_generate
 from .kv import MemoryBounds, kv_bytes_per_token, kv_config, memory_bounds
 from .moe import MoE, moe
-from .training import TokenFormulas, TrainingCount, token_formulas, training
+from .training import TokenFormulas, TrainingCount, optimizer_step_flops, token_formulas, training
 
 __all__ = [
     "Generation",
@@ -26,6 +26,7 @@ __all__ = [
     "kv_config",
     "memory_bounds",
     "moe",
+    "optimizer_step_flops",
     "token_formulas",
     "trace_generate",
     "training",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TokenFormulas", "TrainingCount", "token_formulas", "training"]
+__all__ = ["TokenFormulas", "TrainingCount", "optimizer_step_flops", "token_formulas", "training"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,24 @@ def training(model: Any, inputs: Any, *, tokens: int | None = None) -> TrainingC
         formulas=formulas,
         terms=terms,
     )
+
+
+def optimizer_step_flops(step: Callable[[], Any]) -> int:
+    """FLOPs of one optimizer update, traced: ``step`` (e.g. ``optimizer.step``) runs once
+    (it updates the weights: call it where that is intended) while PyTorch's ops are
+    recorded. AdamW (``foreach=False``) costs 14 FLOPs per trainable element plus its
+    step counter; add it to :attr:`TrainingCount.hardware_flops` for a whole step.
+
+    Raises:
+        ProfilingError: ``step`` failed.
+    """
+    from ..capture import CellCapture
+    from ..errors import ProfilingError
+
+    capture = CellCapture({})
+    try:
+        with capture:
+            step()
+    except Exception as error:
+        raise ProfilingError(f"optimizer step failed: {type(error).__name__}: {error}") from error
+    return sum(p.totals.flops for p in capture.results().profiles)
