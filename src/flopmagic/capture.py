@@ -15,13 +15,40 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters import CellWatcher, adapters
-from .schema import ModelProfile
+from .schema import LayerInfo, ModelProfile
 
-__all__ = ["Captured", "CellCapture", "import_watched", "imports_of", "watched_packages"]
+__all__ = ["CELL", "OTHER_OPS", "Captured", "CellCapture", "import_watched", "imports_of", "watched_packages"]
+
+
+LOOSE = "(ops outside modules)"  # what a watcher calls the ops a cell ran outside any model
+OTHER_OPS = "(other ops)"  # their row, when one model ran: the cell's own tensor code
+CELL = "(cell)"  # their profile, when no model (or several) ran
+
+
+def _attribute_loose(profiles: list[ModelProfile]) -> list[ModelProfile]:
+    """Ops outside any model: an ``(other ops)`` row of the one model of their framework
+    that ran, or a profile of the cell's own when none (or several) did. Never a model."""
+    loose = [p for p in profiles if p.model == LOOSE]
+    if not loose:
+        return profiles
+    (cell,) = loose
+    models = [p for p in profiles if p.model != LOOSE]
+    hosts = [p for p in models if p.framework == cell.framework and p.backend == cell.backend]
+    if len(hosts) != 1:
+        return models + [replace(cell, model=CELL, notes=("the cell's own tensor code, outside any model",))]
+    (host,) = hosts
+    moved = [replace(r, scope=OTHER_OPS) for r in cell.records]
+    layer = LayerInfo(scope=OTHER_OPS, type="cell code", calls=1, output_shapes=(), params=0)
+    merged = host.with_records(
+        (*host.records, *moved),
+        layers=(*host.layers, layer),
+        notes=(*host.notes, f"{OTHER_OPS}: tensor code the cell ran outside the model, counted with it"),
+    )
+    return [merged if p is host else p for p in models]
 
 
 def watched_packages() -> tuple[str, ...]:
@@ -120,4 +147,5 @@ class CellCapture:
                     captured.profiles.append(result)
                 except (FlopmagicError, ValueError) as error:
                     captured.notes.append(f"{found.label}: not profiled: {error}")
+        captured.profiles = _attribute_loose(captured.profiles)
         return captured
