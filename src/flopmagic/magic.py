@@ -342,11 +342,24 @@ def args_shape(args: Any) -> Any:
     return parse_input_shape(args.input_shape) if args.input_shape else None
 
 
+def _help_on_an_empty_cell(lines: list[str]) -> list[str]:
+    """``%%profile -h`` alone in a cell: IPython refuses an empty cell magic before the
+    magic runs; read it as ``%profile -h`` so the help is printed."""
+    if lines and lines[0].lstrip().startswith("%%profile") and _wants_help(lines[0]):
+        if not "".join(lines[1:]).strip():
+            return [lines[0].lstrip()[1:]]
+    return lines
+
+
 def register(ipython: Any) -> None:
     ipython.register_magics(FlopMagics)
+    if _help_on_an_empty_cell not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(_help_on_an_empty_cell)
 
 
 def unregister(ipython: Any) -> None:
+    with contextlib.suppress(ValueError):
+        ipython.input_transformers_cleanup.remove(_help_on_an_empty_cell)
     magics = ipython.magics_manager.magics
     for kind, name in (("cell", "profile"), ("line", "profile"), ("line", "profile_model")):
         magics[kind].pop(name, None)
