@@ -219,7 +219,7 @@ def _plain(text):
 def test_names_on_the_line_are_looked_up_after_the_cell_defines_them(ip):
     ip.user_ns.pop("fresh_model", None)
     ip.user_ns.pop("fresh_x", None)
-    _, bundles = run(
+    run(
         ip,
         "fresh_model --input fresh_x -o fresh",
         "fresh_model = nn.Sequential(nn.Linear(8, 4))\nfresh_x = torch.zeros(2, 8)",

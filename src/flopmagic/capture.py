@@ -39,7 +39,7 @@ def _attribute_loose(profiles: list[ModelProfile]) -> list[ModelProfile]:
     models = [p for p in profiles if p.model != LOOSE]
     hosts = [p for p in models if p.framework == cell.framework and p.backend == cell.backend]
     if len(hosts) != 1:
-        return models + [replace(cell, model=CELL, notes=("the cell's own tensor code, outside any model",))]
+        return [*models, replace(cell, model=CELL, notes=("the cell's own tensor code, outside any model",))]
     (host,) = hosts
     moved = [replace(r, scope=OTHER_OPS) for r in cell.records]
     layer = LayerInfo(scope=OTHER_OPS, type="cell code", calls=1, output_shapes=(), params=0)

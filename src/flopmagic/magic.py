@@ -99,7 +99,7 @@ class FlopMagics(Magics):
 
     def _help(self, magic: Any) -> None:
         """``-h``: the options (from :mod:`flopmagic.options`) and the forms, printed."""
-        print(magic.parser.format_help().rstrip() + "\n" + HELP_FOOTER)  # noqa: T201 - the magic's help is printed
+        print(magic.parser.format_help().rstrip() + "\n" + HELP_FOOTER)
 
     # -- option checks ---------------------------------------------------------------------
     def _check(self, args: Any, cell: str = "") -> dict[str, Any]:
@@ -162,9 +162,7 @@ class FlopMagics(Magics):
         """Raise the cell's exception, shown exactly as IPython shows it without the magic:
         its traceback starts at the cell's own line (no frame of the magic's)."""
         __tracebackhide__ = True
-        shown = self._ip.InteractiveTB.structured_traceback(
-            type(error), error, error.__traceback__, tb_offset=0
-        )
+        shown = self._ip.InteractiveTB.structured_traceback(type(error), error, error.__traceback__, tb_offset=0)
 
         def render() -> list[str]:  # once: a later %tb or %debug sees the exception as it is
             with contextlib.suppress(AttributeError):
@@ -203,9 +201,7 @@ class FlopMagics(Magics):
             raise UsageError(_in_magic_words(str(error))) from None
         return extras
 
-    def _report(
-        self, args: Any, profiles: list[Any], notes: list[str], extras: list[Any] | None = None
-    ) -> Any:
+    def _report(self, args: Any, profiles: list[Any], notes: list[str], extras: list[Any] | None = None) -> Any:
         from .report import Report
 
         verdicts = []
@@ -235,10 +231,12 @@ class FlopMagics(Magics):
             display(report)
         elif not args.output:
             self._ip.user_ns["_profile"] = report
-            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")  # noqa: T201
+            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")
         return report
 
-    def _profile_named(self, names: list[str], args: Any, run: dict[str, Any]) -> tuple[list[Any], list[str], dict[str, Any]]:
+    def _profile_named(
+        self, names: list[str], args: Any, run: dict[str, Any]
+    ) -> tuple[list[Any], list[str], dict[str, Any]]:
         from .api import profile
         from .errors import FlopmagicError
         from .specs import is_spec
@@ -345,9 +343,9 @@ def args_shape(args: Any) -> Any:
 def _help_on_an_empty_cell(lines: list[str]) -> list[str]:
     """``%%profile -h`` alone in a cell: IPython refuses an empty cell magic before the
     magic runs; read it as ``%profile -h`` so the help is printed."""
-    if lines and lines[0].lstrip().startswith("%%profile") and _wants_help(lines[0]):
-        if not "".join(lines[1:]).strip():
-            return [lines[0].lstrip()[1:]]
+    first = lines[0].lstrip() if lines else ""
+    if first.startswith("%%profile") and _wants_help(first) and not "".join(lines[1:]).strip():
+        return [first[1:]]
     return lines
 
 

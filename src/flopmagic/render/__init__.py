@@ -74,9 +74,7 @@ def _comparison_html(comparison: Comparison, baseline: str | None = None, **_: A
 
 
 def _comparison_markdown(comparison: Comparison, unit: Unit = "both", baseline: str | None = None, **_: Any) -> str:
-    return "\n\n".join(
-        render_table_markdown(comparison_table(comparison, q, baseline)[0]) for q in _quantities(unit)
-    )
+    return "\n\n".join(render_table_markdown(comparison_table(comparison, q, baseline)[0]) for q in _quantities(unit))
 
 
 def _comparison_csv(comparison: Comparison, unit: Unit = "both", baseline: str | None = None, **_: Any) -> str:

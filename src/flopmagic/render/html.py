@@ -115,9 +115,7 @@ def render_profile_html(
     types = profile_table(profile, by="type", unit=unit)
     ops = profile_table(profile, by="op", unit=unit)
     skip = {"MACs", "FLOPs", "Params", "Convention"}
-    explained = (
-        f"<p class='fm-note'>{_e(convention_text(profile.convention))}</p>" if conventions else ""
-    )
+    explained = f"<p class='fm-note'>{_e(convention_text(profile.convention))}</p>" if conventions else ""
     rest = "".join(
         f"<p class='fm-note'><b>{_e(label)}</b>: {_e(value)}</p>"
         for label, value in totals_lines(profile)

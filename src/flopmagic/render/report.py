@@ -50,9 +50,7 @@ def render_report_html(report: Report) -> str:
     for p in report.profiles:
         verdicts = "".join(render_verdict_html(v) for v in _verdicts_of(report, p.model))
         parts.append(render_profile_html(p, **report.view, verdicts=verdicts, conventions=False))
-    parts.extend(
-        render_verdict_html(v) for v in report.verdicts if v.model not in {p.model for p in report.profiles}
-    )
+    parts.extend(render_verdict_html(v) for v in report.verdicts if v.model not in {p.model for p in report.profiles})
     comparison = report.comparison
     if comparison is not None:
         parts.append(render_comparison_html(comparison, baseline=report.baseline, style=False))

@@ -185,16 +185,13 @@ def compact_table(profile: ModelProfile, *, unit: Unit = "both", max_rows: int =
     own = tuple(getattr(first[0], q) - sum(getattr(r, q) for r in first[1:]) for q in quantities)
     if any(own):  # ops of the model itself, outside its layers (functional calls in forward)
         value = getattr(first[0], share_of) - sum(getattr(r, share_of) for r in first[1:])
-        body.append(("(own ops)", "", "", 0) + own + (_share(value, total),))
+        body.append(("(own ops)", "", "", 0, *own, _share(value, total)))
     if rest:
         sums = tuple(sum(getattr(r, q) for r in rest) for q in quantities)
         value = sum(getattr(r, share_of) for r in rest)
-        body.append(
-            (f"({len(rest)} more layers)", "", "", sum(r.params for r in rest)) + sums + (_share(value, total),)
-        )
-    columns = ("Layer", "Type", "Output shape", "Params") + tuple(_HEADERS[q] for q in quantities)
-    columns += (f"% {_HEADERS[share_of]}",)
-    counts = (False, False, False, True) + (True,) * len(quantities) + (False,)
+        body.append((f"({len(rest)} more layers)", "", "", sum(r.params for r in rest), *sums, _share(value, total)))
+    columns = ("Layer", "Type", "Output shape", "Params", *(_HEADERS[q] for q in quantities), f"% {_HEADERS[share_of]}")
+    counts = (False, False, False, True, *(True for _ in quantities), False)
     return Table(columns, counts, tuple(body), _unsupported_footnotes(profile))
 
 
