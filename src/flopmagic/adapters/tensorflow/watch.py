@@ -13,6 +13,13 @@ from ..base import Found, NameOf, first_shape, patched, shape_of
 __all__ = ["KerasWatcher"]
 
 
+def _symbolic(data: Any, keras: Any) -> bool:
+    """Whether a call's input is a symbolic KerasTensor (a functional model being built)."""
+    kind = getattr(keras, "KerasTensor", None)
+    first = data[0] if isinstance(data, (list, tuple)) and data else data
+    return kind is not None and isinstance(first, kind)
+
+
 class KerasWatcher:
     def __init__(self) -> None:
         self.calls: dict[int, tuple[Any, tuple[int, ...] | None]] = {}
@@ -24,6 +31,8 @@ class KerasWatcher:
         depth = [0]
 
         def note(model: Any, data: Any) -> None:
+            if not isinstance(model, keras.Model) or _symbolic(data, keras):
+                return  # a layer alone, or a model being built on symbolic inputs: no run
             shape = first_shape(data)
             known = calls.get(id(model))
             if known is None or (known[1] is None and shape is not None):
@@ -61,6 +70,7 @@ class KerasWatcher:
             else patched(keras.Layer, "__call__", wrap_call)
         )
         stack.enter_context(patched(keras.Model, "predict", wrap_predict))
+        stack.enter_context(patched(keras.Model, "fit", wrap_predict))  # its forward, per sample
         return stack
 
     def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
