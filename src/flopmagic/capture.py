@@ -13,15 +13,27 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import os
+import re
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters import CellWatcher, adapters
 from .schema import LayerInfo, ModelProfile
 
-__all__ = ["CELL", "OTHER_OPS", "Captured", "CellCapture", "import_watched", "imports_of", "watched_packages"]
+__all__ = [
+    "CELL",
+    "OTHER_OPS",
+    "Captured",
+    "CellCapture",
+    "import_watched",
+    "imports_of",
+    "native_logs_kept_out",
+    "watched_packages",
+]
 
 
 LOOSE = "(ops outside modules)"  # what a watcher calls the ops a cell ran outside any model
@@ -72,11 +84,43 @@ def imports_of(source: str) -> list[str]:
     return [name for name in watched_packages() if name in found]
 
 
+_NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::InitializeLog)")
+
+
+@contextlib.contextmanager
+def native_logs_kept_out() -> Iterator[None]:
+    """Keep the log lines frameworks' native code writes to the process's stderr
+    (TensorFlow's ``I0000 ... oneDNN custom operations are on``) out of the cell's output;
+    anything else written there is passed on to ``sys.stderr``."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):  # no real stderr (embedded): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            kept = [
+                line
+                for line in sink.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not _NATIVE_LOG.match(line)
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 def import_watched(source: str) -> None:
     """Import the watched packages ``source`` is about to import, each the way its adapter says."""
     for package in imports_of(source):
         adapter = next(a for a in adapters() if package in a.watch_packages)
-        (adapter.import_package or importlib.import_module)(package)
+        with native_logs_kept_out():
+            (adapter.import_package or importlib.import_module)(package)
 
 
 @dataclass
@@ -122,9 +166,18 @@ class CellCapture:
     def results(self, *, backend: str = "flopmagic", training: bool = False, convention: str | None = None) -> Captured:
         """Profile everything that ran. Errors profiling one model become notes."""
         from .api import profile
-        from .errors import FlopmagicError
 
         captured = Captured()
+        with native_logs_kept_out():
+            self._profile_all(captured, profile, backend=backend, training=training, convention=convention)
+        captured.profiles = _attribute_loose(captured.profiles)
+        return captured
+
+    def _profile_all(
+        self, captured: Captured, profile: Any, *, backend: str, training: bool, convention: str | None
+    ) -> None:
+        from .errors import FlopmagicError
+
         for watcher in self.watchers:
             for found in watcher.found(self._name, backend=backend, training=training):
                 if found.note:
@@ -147,5 +200,3 @@ class CellCapture:
                     captured.profiles.append(result)
                 except (FlopmagicError, ValueError) as error:
                     captured.notes.append(f"{found.label}: not profiled: {error}")
-        captured.profiles = _attribute_loose(captured.profiles)
-        return captured

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -294,7 +295,7 @@ class FlopMagics(Magics):
             self._named(args, self._check(args), args.models)
             return None
         run = self._check(args, cell)
-        from .capture import CellCapture, import_watched
+        from .capture import CellCapture, import_watched, native_logs_kept_out
 
         if args.models:
             value, error = self._run_user_cell(cell)
@@ -303,7 +304,9 @@ class FlopMagics(Magics):
             self._named(args, run, args.models)
             return value
         import_watched(cell)  # watch frameworks the cell is about to import
-        with CellCapture(self._ip.user_ns) as capture:
+        # TensorFlow's native code logs to the process's stderr as the cell first runs a model
+        quiet = native_logs_kept_out() if "tensorflow" in sys.modules else contextlib.nullcontext()
+        with CellCapture(self._ip.user_ns) as capture, quiet:
             value, error = self._run_user_cell(cell)
         if error is not None:
             self._reraise(error)

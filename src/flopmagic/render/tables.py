@@ -185,7 +185,13 @@ def compact_table(profile: ModelProfile, *, unit: Unit = "both", max_rows: int =
     own = tuple(getattr(first[0], q) - sum(getattr(r, q) for r in first[1:]) for q in quantities)
     if any(own):  # ops of the model itself, outside its layers (functional calls in forward)
         value = getattr(first[0], share_of) - sum(getattr(r, share_of) for r in first[1:])
-        body.append(("(own ops)", "", "", 0, *own, _share(value, total)))
+        root = next((layer for layer in profile.layers if layer.scope == ""), None)
+        kind = root.type if root is not None else ""
+        if len(first) == 1:  # a model of one layer: its row
+            shapes = shape_text(root.output_shapes) if root is not None else ""
+            body.append((profile.model, kind, shapes, profile.params, *own, _share(value, total)))
+        else:
+            body.append(("(own ops)", kind, "", 0, *own, _share(value, total)))
     if rest:
         sums = tuple(sum(getattr(r, q) for r in rest) for q in quantities)
         value = sum(getattr(r, share_of) for r in rest)
