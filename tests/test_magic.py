@@ -332,3 +332,29 @@ def test_to_pandas_numbers_are_numbers(ip):
     assert frame["% FLOPs"].dtype.kind == "f" and frame["MACs"].dtype.kind in "iu"
     assert abs(frame["% FLOPs"].sum() - 100.0) < 0.2
     assert "16" in ip.user_ns["frames"].styled().to_html()
+
+
+def test_a_training_step_labels_its_phases_and_prices_the_loss(ip):
+    run(
+        ip,
+        "-o step -q",
+        """
+import torch.nn.functional as F
+tmlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+opt = torch.optim.SGD(tmlp.parameters(), lr=0.1)
+loss = F.cross_entropy(tmlp(torch.randn(2, 4)), torch.tensor([0, 1]))
+loss.backward()
+opt.step()
+""",
+    )
+    profile = ip.user_ns["step"]["tmlp"]
+    flops = {}
+    for record in profile.records:
+        flops[record.phase] = flops.get(record.phase, 0) + record.flops
+    # loss: log_softmax over 2x2 logits, 5 per logit + 1 log per row = 22, nll_loss 1 per sample = 2
+    assert flops["loss"] == 24
+    # SGD: p -= lr * g, a multiply and an add per parameter: 2 * (4*3+3 + 3*2+2) = 46
+    assert flops["optimizer"] == 46
+    assert not profile.unsupported()  # nll_loss priced; torch.profiler's markers are not ops
+    assert not any(r.native.startswith("profiler.") for r in profile.records)
+    assert "(loss)" in profile.render("text") and "(optimizer)" in profile.render("text")

@@ -53,11 +53,14 @@ def _attribute_loose(profiles: list[ModelProfile]) -> list[ModelProfile]:
     if len(hosts) != 1:
         return [*models, replace(cell, model=CELL, notes=("the cell's own tensor code, outside any model",))]
     (host,) = hosts
-    moved = [replace(r, scope=OTHER_OPS) for r in cell.records]
-    layer = LayerInfo(scope=OTHER_OPS, type="cell code", calls=1, output_shapes=(), params=0)
+    rows = {"loss": "(loss)", "optimizer": "(optimizer)"}  # a training step the cell runs: its own rows
+    moved = [replace(r, scope=rows.get(r.phase, OTHER_OPS)) for r in cell.records]
+    scopes = dict.fromkeys(r.scope for r in moved)
+    kinds = {OTHER_OPS: "cell code", "(loss)": "loss", "(optimizer)": "optimizer step"}
+    layers = [LayerInfo(scope=s, type=kinds[s], calls=1, output_shapes=(), params=0) for s in scopes]
     merged = host.with_records(
         (*host.records, *moved),
-        layers=(*host.layers, layer),
+        layers=(*host.layers, *layers),
         notes=(*host.notes, f"{OTHER_OPS}: tensor code the cell ran outside the model, counted with it"),
     )
     return [merged if p is host else p for p in models]

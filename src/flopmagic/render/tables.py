@@ -240,6 +240,11 @@ def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:
         lines.append(("Weights", ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in extra.items())))
     if inputs:
         lines.append(("Inputs", inputs))
+    phases: dict[str, int] = {}
+    for record in profile.records:
+        phases[record.phase] = phases.get(record.phase, 0) + record.flops
+    if set(phases) - {"forward"}:
+        lines.append(("Phases", ", ".join(f"{p} {format_count(f, 'FLOPs')}" for p, f in phases.items())))
     mode = "training step (forward + backward)" if profile.training else "inference (forward)"
     lines.append(("Run", f"{profile.framework}, backend {profile.backend}, {mode}"))
     lines.append(("Convention", f"{convention.name}: {convention.description}"))
