@@ -358,3 +358,16 @@ opt.step()
     assert not profile.unsupported()  # nll_loss priced; torch.profiler's markers are not ops
     assert not any(r.native.startswith("profiler.") for r in profile.records)
     assert "(loss)" in profile.render("text") and "(optimizer)" in profile.render("text")
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_peer_backends_fill_the_layer_columns_from_the_module_tree(ip, backend):
+    run(
+        ip,
+        f"--backend {backend} -o peer -q",
+        "pconv = nn.Sequential(nn.Conv2d(3, 8, 3))\npconv(torch.randn(1, 3, 8, 8))",
+    )
+    profile = ip.user_ns["peer"]["pconv"]
+    (row,) = [r for r in profile.by_layer() if r.key == "0"]
+    # Conv2d(3, 8, 3) on 8x8: output 1x8x6x6, 3*3*3*8 + 8 = 224 parameters, 27*8*36 = 7,776 MACs
+    assert (row.type, row.output_shapes, row.params, row.macs) == ("Conv2d", ((1, 8, 6, 6),), 224, 7_776)
