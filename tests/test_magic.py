@@ -371,3 +371,13 @@ def test_peer_backends_fill_the_layer_columns_from_the_module_tree(ip, backend):
     (row,) = [r for r in profile.by_layer() if r.key == "0"]
     # Conv2d(3, 8, 3) on 8x8: output 1x8x6x6, 3*3*3*8 + 8 = 224 parameters, 27*8*36 = 7,776 MACs
     assert (row.type, row.output_shapes, row.params, row.macs) == ("Conv2d", ((1, 8, 6, 6),), 224, 7_776)
+
+
+def test_several_models_show_a_progress_bar_unless_quiet(ip):
+    ip.run_cell("pa = nn.Linear(2, 2)\npb = nn.Linear(2, 3)")
+    with capture_output() as captured:
+        ip.run_cell_magic("profile", "pa pb --input-shape 1x2", "pass")
+    assert "flopmagic: profiling" in captured.stderr and "0/2" in captured.stderr  # tqdm, plain text here
+    with capture_output() as captured:
+        ip.run_cell_magic("profile", "pa pb --input-shape 1x2 -q -o quiet_two", "pass")
+    assert captured.stderr == ""

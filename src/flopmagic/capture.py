@@ -17,12 +17,14 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from .adapters import CellWatcher, adapters
 from .schema import LayerInfo, ModelProfile
+
+T = TypeVar("T")
 
 __all__ = [
     "CELL",
@@ -32,6 +34,7 @@ __all__ = [
     "import_watched",
     "imports_of",
     "native_logs_kept_out",
+    "progress",
     "watched_packages",
 ]
 
@@ -39,6 +42,22 @@ __all__ = [
 LOOSE = "(ops outside modules)"  # what a watcher calls the ops a cell ran outside any model
 OTHER_OPS = "(other ops)"  # their row, when one model ran: the cell's own tensor code
 CELL = "(cell)"  # their profile, when no model (or several) ran
+
+
+def progress(items: Sequence[T], desc: str, *, enabled: bool = True) -> Iterable[T]:
+    """``items`` with a progress bar when there are several and tqdm is installed: the
+    notebook widget where ipywidgets is, plain text (on stderr) elsewhere."""
+    if not enabled or len(items) < 2:
+        return items
+    import importlib.util
+
+    widget = importlib.util.find_spec("ipywidgets") is not None  # tqdm.auto's widget needs it
+    try:
+        tqdm = importlib.import_module("tqdm.auto" if widget else "tqdm").tqdm
+    except ImportError:
+        return items
+    bar: Iterable[T] = tqdm(items, desc=desc, leave=False)
+    return bar
 
 
 def _attribute_loose(profiles: list[ModelProfile]) -> list[ModelProfile]:
@@ -140,8 +159,9 @@ class CellCapture:
     ``namespace`` is where model names are looked up for display (the user's namespace).
     """
 
-    def __init__(self, namespace: Mapping[str, Any]) -> None:
+    def __init__(self, namespace: Mapping[str, Any], *, progress: bool = False) -> None:
         self.namespace = namespace
+        self.progress = progress  # a progress bar while several models are profiled
         self.watchers: list[CellWatcher] = []
         self._stack = contextlib.ExitStack()
 
@@ -181,25 +201,25 @@ class CellCapture:
     ) -> None:
         from .errors import FlopmagicError
 
-        for watcher in self.watchers:
-            for found in watcher.found(self._name, backend=backend, training=training):
-                if found.note:
-                    captured.notes.append(found.note)
-                    continue
-                try:
-                    if found.build is not None:
-                        result = found.build()
-                    else:
-                        result = profile(
-                            found.model,
-                            found.inputs,
-                            input_shape=found.input_shape,
-                            backend=found.backend,
-                            training=found.training,
-                            name=found.label,
-                        )
-                    if convention is not None and result.convention != convention:
-                        result = result.under(convention)
-                    captured.profiles.append(result)
-                except (FlopmagicError, ValueError) as error:
-                    captured.notes.append(f"{found.label}: not profiled: {error}")
+        everything = [f for w in self.watchers for f in w.found(self._name, backend=backend, training=training)]
+        for found in progress(everything, "flopmagic: profiling", enabled=self.progress):
+            if found.note:
+                captured.notes.append(found.note)
+                continue
+            try:
+                if found.build is not None:
+                    result = found.build()
+                else:
+                    result = profile(
+                        found.model,
+                        found.inputs,
+                        input_shape=found.input_shape,
+                        backend=found.backend,
+                        training=found.training,
+                        name=found.label,
+                    )
+                if convention is not None and result.convention != convention:
+                    result = result.under(convention)
+                captured.profiles.append(result)
+            except (FlopmagicError, ValueError) as error:
+                captured.notes.append(f"{found.label}: not profiled: {error}")

@@ -247,7 +247,9 @@ class FlopMagics(Magics):
             raise UsageError(f"--input {args.input!r}: no such variable after the cell ran")
         inputs = ns[args.input] if args.input else None
         profiles, notes, models = [], [], {}
-        for name in names:
+        from .capture import progress
+
+        for name in progress(names, "flopmagic: profiling", enabled=not args.quiet):
             if name in ns:
                 model: Any = ns[name]
             elif is_spec(name):
@@ -306,7 +308,7 @@ class FlopMagics(Magics):
         import_watched(cell)  # watch frameworks the cell is about to import
         # TensorFlow's native code logs to the process's stderr as the cell first runs a model
         quiet = native_logs_kept_out() if "tensorflow" in sys.modules else contextlib.nullcontext()
-        with CellCapture(self._ip.user_ns) as capture, quiet:
+        with CellCapture(self._ip.user_ns, progress=not args.quiet) as capture, quiet:
             value, error = self._run_user_cell(cell)
         if error is not None:
             self._reraise(error)
