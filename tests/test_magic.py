@@ -381,3 +381,14 @@ def test_several_models_show_a_progress_bar_unless_quiet(ip):
     with capture_output() as captured:
         ip.run_cell_magic("profile", "pa pb --input-shape 1x2 -q -o quiet_two", "pass")
     assert captured.stderr == ""
+
+
+def test_plots_label_their_axis_with_engineering_units(ip):
+    pytest.importorskip("matplotlib")
+    from matplotlib.ticker import EngFormatter
+
+    run(ip, "-o plotted -q", "pl = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 8))\npl(torch.zeros(1, 64))")
+    axis = ip.user_ns["plotted"].plot(quantity="macs").axes[0]
+    formatter = axis.xaxis.get_major_formatter()
+    assert isinstance(formatter, EngFormatter) and formatter.unit == "MACs" and axis.get_xlabel() == "MACs"
+    assert formatter(4096) == "4.096 kMACs"  # 64*64 MACs, not 4e3
