@@ -91,6 +91,7 @@ def test_keras_rows_are_complete_and_the_logs_stay_out(cells):
     (text,) = data(cell, "text/plain")[:1]
     rows = {line.split()[0]: line for line in text.splitlines() if line.startswith(("conv ", "dense "))}
     assert "1x30x30x16" in rows["conv"] and "1x10" in rows["dense"]  # full shapes, batch 1 per sample
+    assert "predict on 4 samples: counted per sample (batch 1)" in text
     assert "not profiled" not in text and "(root)" not in text
     assert "oneDNN" not in streams(cell, "stderr") and "I0000" not in streams(cell, "stderr")
     assert data(cell, "text/plain")[-1] == "(4, 10)"  # predict's own result is the cell's output

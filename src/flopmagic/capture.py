@@ -218,6 +218,8 @@ class CellCapture:
                         training=found.training,
                         name=found.label,
                     )
+                if found.notes:
+                    result = replace(result, notes=(*result.notes, *found.notes))
                 if convention is not None and result.convention != convention:
                     result = result.under(convention)
                 captured.profiles.append(result)

@@ -23,11 +23,13 @@ def _symbolic(data: Any, keras: Any) -> bool:
 class KerasWatcher:
     def __init__(self) -> None:
         self.calls: dict[int, tuple[Any, tuple[int, ...] | None]] = {}
+        self.batches: dict[int, tuple[str, int]] = {}  # predict/fit: the method and its batch
 
     def watching(self) -> contextlib.ExitStack[bool | None]:
         import keras
 
         calls = self.calls
+        batches = self.batches
         depth = [0]
 
         def note(model: Any, data: Any) -> None:
@@ -55,6 +57,7 @@ class KerasWatcher:
                 shape = shape_of(x[0] if isinstance(x, (list, tuple)) else x)
                 if shape is not None:
                     calls[id(model)] = (model, (1, *shape[1:]))  # counted per sample
+                    batches[id(model)] = (original.__name__, int(shape[0]) if shape else 1)
                 depth[0] += 1
                 try:
                     return original(model, x, *args, **kwargs)
@@ -76,4 +79,6 @@ class KerasWatcher:
     def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
         for model, shape in self.calls.values():
             name = name_of(model, getattr(model, "name", type(model).__name__))
-            yield Found(name, model=model, input_shape=shape, backend=backend)
+            said = self.batches.get(id(model))
+            notes = (f"{said[0]} on {said[1]} samples: counted per sample (batch 1)",) if said else ()
+            yield Found(name, model=model, input_shape=shape, backend=backend, notes=notes)
