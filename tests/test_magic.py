@@ -392,3 +392,14 @@ def test_plots_label_their_axis_with_engineering_units(ip):
     formatter = axis.xaxis.get_major_formatter()
     assert isinstance(formatter, EngFormatter) and formatter.unit == "MACs" and axis.get_xlabel() == "MACs"
     assert formatter(4096) == "4.096 kMACs"  # 64*64 MACs, not 4e3
+
+
+def test_time_measures_the_named_model(ip):
+    ip.run_cell("timed = nn.Linear(64, 64)")
+    _, bundles = run(ip, "timed --input-shape 1x64 --time --peak-tflops 1 --bandwidth-gbs 100 -o t_report", "pass")
+    roofline, measured = ip.user_ns["t_report"].extras
+    # 64*64 MACs; the timing's MFU is computed from the counted FLOPs: 2 * 4096 + 64 bias adds = 8,256
+    assert "8,256" in str(measured) and "MFU" in bundles[0]["text/plain"]
+    assert "MFU" in bundles[0]["text/html"] and roofline.to_text() in bundles[0]["text/plain"]
+    with pytest.raises(UsageError, match="--time runs a named model"):
+        ip.run_cell_magic("profile", "--time", "timed(torch.zeros(1, 64))")

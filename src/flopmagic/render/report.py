@@ -3,7 +3,7 @@ audit verdicts and notes, in each output format."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .audit import render_verdict_html, render_verdict_text
 from .compare import render_comparison_html, render_comparison_text
@@ -39,7 +39,7 @@ def render_report_text(report: Report) -> str:
     comparison = report.comparison
     if comparison is not None:
         parts.append(render_comparison_text(comparison, baseline=report.baseline))
-    parts.extend(extra.to_text() for extra in report.extras)
+    parts.extend(_extra_text(extra) for extra in report.extras)
     parts.extend(report.notes)
     parts.extend(convention_text(c) for c in _conventions(report))
     return "\n\n".join(parts)
@@ -54,11 +54,22 @@ def render_report_html(report: Report) -> str:
     comparison = report.comparison
     if comparison is not None:
         parts.append(render_comparison_html(comparison, baseline=report.baseline, style=False))
-    parts.extend(_inner(extra.to_html()) for extra in report.extras)
+    parts.extend(_extra_html(extra) for extra in report.extras)
     parts.extend(f"<p class='fm-note'>{_e(n)}</p>" for n in report.notes)
     parts.extend(f"<p class='fm-note'>{_e(convention_text(c))}</p>" for c in _conventions(report))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _extra_text(extra: Any) -> str:
+    """A result shown after the profiles: a Displayable (a roofline) or any result with a str (a timing)."""
+    return str(extra.to_text()) if hasattr(extra, "to_text") else str(extra)
+
+
+def _extra_html(extra: Any) -> str:
+    if hasattr(extra, "to_html"):
+        return _inner(str(extra.to_html()))
+    return f"<pre class='fm-note'>{_e(str(extra))}</pre>"
 
 
 def _inner(html: str) -> str:
