@@ -403,3 +403,20 @@ def test_time_measures_the_named_model(ip):
     assert "MFU" in bundles[0]["text/html"] and roofline.to_text() in bundles[0]["text/plain"]
     with pytest.raises(UsageError, match="--time runs a named model"):
         ip.run_cell_magic("profile", "--time", "timed(torch.zeros(1, 64))")
+
+
+def test_keras_fit_is_captured_per_sample(ip):
+    run(
+        ip,
+        "-o fitted -q",
+        """
+import numpy as np, keras
+fit_model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="d1"), keras.layers.Dense(2, name="d2")])
+fit_model.compile(optimizer="sgd", loss="mse")
+fit_model.fit(np.zeros((6, 8), np.float32), np.zeros((6, 2), np.float32), epochs=1, verbose=0)
+""",
+    )
+    (profile,) = ip.user_ns["fitted"].profiles
+    assert profile.model == "fit_model" and profile.macs == 8 * 4 + 4 * 2  # one sample's forward: 40 MACs
+    assert "fit on 6 samples: counted per sample (batch 1)" in profile.notes
+    assert {r.key: r.output_shapes for r in profile.by_layer()}["d1"] == ((1, 4),)
