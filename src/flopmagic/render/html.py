@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING
 
-from .tables import Table, Unit, View, compact_table, headline, profile_table, totals_lines
+from .tables import Cell, Table, Unit, View, compact_table, headline, profile_table, totals_lines
 from .text import format_cell
 
 if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
@@ -49,10 +50,22 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+_NUMBER = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?( ?[a-zA-Zµ%/]+)?$")  # 1.0, +4.6%, 10.024 us, 3 GB/s
+
+
+def _numeric_column(values: list[Cell]) -> bool:
+    """A column of numbers (counts, or numbers written with their unit): right-aligned."""
+    shown = [v for v in values if v not in ("", "-")]
+    return bool(shown) and all(isinstance(v, (int, float)) or _NUMBER.match(str(v)) for v in shown)
+
+
 def render_table_html(table: Table, *, highlight: set[tuple[int, int]] | None = None) -> str:
     """A table; names left, numbers right (tabular digits); ``highlight`` marks (row,
     column) cells to shade (comparisons)."""
-    right = [c or h.startswith("%") or h == "Calls" for h, c in zip(table.columns, table.counts)]
+    right = [
+        c or h.startswith("%") or h == "Calls" or (j > 0 and _numeric_column([row[j] for row in table.rows]))
+        for j, (h, c) in enumerate(zip(table.columns, table.counts))
+    ]
     head = "".join(f"<th class='num'>{_e(h)}</th>" if r else f"<th>{_e(h)}</th>" for h, r in zip(table.columns, right))
     body = []
     for i, row in enumerate(table.rows):
