@@ -88,6 +88,11 @@ CASES = [
     (spec("softmax", [(2, 5)], [(2, 5)], dim=-1), 0, 50),
     # log-softmax [2,5] along dim -1: 10*5 + 2 rows = 52
     (spec("log_softmax", [(2, 5)], [(2, 5)], dim=-1), 0, 52),
+    # nll_loss picks, negates and averages one log-probability per target: 3 targets, 3 FLOPs
+    (spec("nll_loss", [(3, 5), (3,)], []), 0, 3),
+    (spec("nll_loss_backward", [(3, 5), (3,)], [(3, 5)]), 0, 3),
+    # cross_entropy = log_softmax (5 per logit + 1 log per row: 5*10 + 2 = 52) + nll_loss (2)
+    (spec("cross_entropy", [(2, 5), (2,)], []), 0, 54),
     # max pool 2x2 over output [1,1,2,2]: 4 outputs * (4-1) compares = 12
     (spec("max_pool", [(1, 1, 4, 4)], [(1, 1, 2, 2)], kernel=(2, 2)), 0, 12),
     # avg pool 2x2, 4 outputs: 4 * 4 = 16 (3 adds + 1 divide each)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import flopmagic
+from flopmagic.capture import CELL, OTHER_OPS
 
 
 def run(ip, line, cell):
@@ -67,7 +70,8 @@ def test_named_models_with_input_variable_or_shape(ip):
     # 3 rows * (8*4 + 4*2) = 120 MACs
     assert ip.user_ns["named"].profile.macs == 120
     _, bundles = run(ip, "small --input-shape 1x8 --unit macs --by type", "pass")
-    assert "Op type" in bundles[0]["text/plain"] and "FLOPs" not in bundles[0]["text/plain"].split("Op type")[1]
+    table = bundles[0]["text/plain"].split("Op type")[1].split("Convention")[0]
+    assert "linear" in table and "FLOPs" not in table
 
 
 def test_options_convention_depth_claim(ip):
@@ -79,7 +83,9 @@ def test_options_convention_depth_claim(ip):
     assert report.profile.convention == "paper" and report.profile.macs == 1_814_073_344
     assert report.verdicts[0].kind == "macs-as-flops"
     html = bundles[0]["text/html"]
-    assert "macs-as-flops" in html and "layer4" in html and "layer4.1" not in html
+    visible = re.sub(r"<details>.*?</details>", "", html, flags=re.S)
+    assert "macs-as-flops" in visible and "layer4" in visible and "layer4.1" not in visible
+    assert "layer4.1" in html  # every layer one click away
 
 
 def test_training_captured_from_the_users_own_backward(ip):
@@ -200,5 +206,217 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     # the exporter's tracing (fake tensors, its Wrapper/GuardsFn modules) is not what the cell
     # computes and is not captured; the one real matmul the exporter runs outside any module is
     names = [p.model for p in ip.user_ns["exported"].profiles]
-    assert names[0] == "tiny" and set(names) <= {"tiny", "(ops outside modules)"}
-    assert ip.user_ns["exported"]["tiny"].macs == 12  # 4*3, the cell's own forward, once
+    assert names == ["tiny"]  # never a fake model for the ops outside it
+    tiny = ip.user_ns["exported"]["tiny"]
+    assert sum(r.macs for r in tiny.records if r.scope != OTHER_OPS) == 12  # 4*3, the cell's own forward, once
+
+
+# -- #13: the magic as people use it -------------------------------------------------------------
+def _plain(text):
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_names_on_the_line_are_looked_up_after_the_cell_defines_them(ip):
+    ip.user_ns.pop("fresh_model", None)
+    ip.user_ns.pop("fresh_x", None)
+    run(
+        ip,
+        "fresh_model --input fresh_x -o fresh",
+        "fresh_model = nn.Sequential(nn.Linear(8, 4))\nfresh_x = torch.zeros(2, 8)",
+    )
+    assert ip.user_ns["fresh"].profile.macs == 2 * 8 * 4  # 2 rows x 8 inputs x 4 outputs = 64
+    with pytest.raises(UsageError, match="--input 'never_defined': no such variable"):
+        ip.run_cell_magic("profile", "fresh_model --input never_defined", "pass")
+
+
+def test_ops_outside_modules_are_an_other_ops_row_not_a_model(ip):
+    _, bundles = run(
+        ip,
+        "-o mixed_ops",
+        "lin = nn.Linear(4, 3)\nh = lin(torch.zeros(1, 4))\nextra = torch.randn(5, 6) @ torch.randn(6, 7)",
+    )
+    report = ip.user_ns["mixed_ops"]
+    assert [p.model for p in report.profiles] == ["lin"] and report.comparison is None
+    profile = report.profile
+    # the model's own 4*3 = 12 MACs, and the cell's matmul 5*6*7 = 210 MACs in the (other ops) row
+    assert sum(r.macs for r in profile.records if r.scope == OTHER_OPS) == 210
+    assert profile.macs == 12 + 210
+    assert OTHER_OPS in bundles[0]["text/html"] and "Comparison" not in bundles[0]["text/plain"]
+    # no model at all: the ops are the cell's own profile
+    run(ip, "-o only_ops -q", "y = torch.randn(2, 3) @ torch.randn(3, 4)")
+    assert [p.model for p in ip.user_ns["only_ops"].profiles] == [CELL]
+    assert ip.user_ns["only_ops"].profile.macs == 2 * 3 * 4
+
+
+def test_errors_speak_the_magics_options(ip):
+    ip.run_cell("needs_input = nn.Linear(4, 2)")
+    with pytest.raises(UsageError) as raised:
+        ip.run_cell_magic("profile", "needs_input", "pass")
+    assert "--input" in str(raised.value) and "inputs=" not in str(raised.value)
+
+
+@pytest.mark.parametrize("source", ["%%profile -h", "%%profile -h\n\n", "%%profile --help\nx = 1", "%profile -h"])
+def test_help_is_printed(ip, source):
+    with capture_output() as captured:
+        result = ip.run_cell(source)
+    assert result.success, result.error_before_exec or result.error_in_exec
+    assert "--input-shape" in captured.stdout and "%%profile NAME" in captured.stdout
+    with capture_output() as captured:
+        ip.run_line_magic("profile_model", "-h")
+    assert "--hardware" in captured.stdout
+
+
+def test_line_profile_profiles_named_models_and_says_what_it_needs(ip):
+    ip.run_cell("line_net = nn.Linear(3, 5)")
+    with capture_output() as captured:
+        ip.run_line_magic("profile", "line_net --input-shape 1,3")  # one shape (1, 3), as a tuple reads
+    assert "15 MACs (15)" in captured.outputs[0].data["text/plain"]  # 3 * 5
+    with pytest.raises(UsageError, match="%%profile"):
+        ip.run_line_magic("profile", "--unit macs")
+
+
+def test_quiet_without_output_says_where_the_report_went(ip):
+    with capture_output() as captured:
+        ip.run_cell_magic("profile", "-q", "q_net = nn.Linear(2, 2)\nq_net(torch.zeros(1, 2))")
+    assert captured.outputs == [] and "_profile" in captured.stdout
+    assert ip.user_ns["_profile"].profile.macs == 4
+
+
+def test_a_raising_cell_shows_the_traceback_it_shows_without_the_magic(ip):
+    source = "def inner(v):\n    return 1 / v\nnet = nn.Linear(4, 2)\nnet(torch.zeros(1, 4))\ninner(0)\n"
+    with capture_output() as plain:
+        ip.run_cell(source)
+    with capture_output() as magic:
+        ip.run_cell("%%profile\n" + source)
+    without, with_magic = _plain(plain.stdout), _plain(magic.stdout)
+    frames = len(re.findall(r"^Cell In\[", without, flags=re.M))
+    assert frames == 2  # the cell's line and inner()
+    assert len(re.findall(r"^(Cell In\[|File )", with_magic, flags=re.M)) == frames
+    assert "flopmagic" not in with_magic and "Could not get source" not in with_magic
+    assert with_magic.splitlines()[2:] == without.splitlines()[2:]
+
+
+def test_hardware_options_show_the_roofline(ip):
+    ip.run_cell("hw_net = nn.Linear(64, 64)")
+    _, bundles = run(ip, "hw_net --input-shape 1x64 --hardware h100-sxm --dtype fp32 -o hw", "pass")
+    (roofline,) = ip.user_ns["hw"].extras
+    assert roofline.to_text() in bundles[0]["text/plain"]
+    assert "roofline" in bundles[0]["text/html"]
+    with pytest.raises(UsageError, match="--fused"):
+        ip.run_cell_magic("profile", "hw_net --input-shape 1x64 --fused", "pass")
+
+
+def test_comparison_changes_are_per_model_against_the_baseline(ip):
+    ip.run_cell("base = nn.Linear(10, 10)\nbigger = nn.Linear(10, 20)\nsmaller = nn.Linear(10, 5)")
+    _, bundles = run(ip, "base bigger smaller --input-shape 1x10 --baseline base --unit macs -o three", "pass")
+    text = bundles[0]["text/plain"]
+    # 100, 200 and 50 MACs: +100% and -50% against base, each in its own column
+    assert "Change bigger vs base" in text and "Change smaller vs base" in text
+    total = next(line for line in text.splitlines() if line.startswith("Total"))
+    assert "+100.0%" in total and "-50.0%" in total
+    _, bundles = run(ip, "base bigger smaller --input-shape 1x10 --baseline smaller", "pass")
+    assert "Change base vs smaller" in bundles[0]["text/plain"]
+
+
+def test_results_of_the_api_display_themselves(ip):
+    result = ip.run_cell("import flopmagic\nflopmagic.profile(nn.Linear(4, 2), input_shape=(1, 4))").result
+    bundle, _ = ip.display_formatter.format(result)
+    assert "8 MACs (8)" in bundle["text/plain"] and "<table class='fm-table'>" in bundle["text/html"]
+    assert not bundle["text/plain"].startswith("ModelProfile(")
+
+
+def test_to_pandas_numbers_are_numbers(ip):
+    pytest.importorskip("pandas")
+    run(ip, "-o frames -q", "pn = nn.Sequential(nn.Linear(4, 4), nn.ReLU())\npn(torch.zeros(1, 4))")
+    frame = ip.user_ns["frames"].to_pandas()
+    assert frame["% FLOPs"].dtype.kind == "f" and frame["MACs"].dtype.kind in "iu"
+    assert abs(frame["% FLOPs"].sum() - 100.0) < 0.2
+    assert "16" in ip.user_ns["frames"].styled().to_html()
+
+
+def test_a_training_step_labels_its_phases_and_prices_the_loss(ip):
+    run(
+        ip,
+        "-o step -q",
+        """
+import torch.nn.functional as F
+tmlp = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+opt = torch.optim.SGD(tmlp.parameters(), lr=0.1)
+loss = F.cross_entropy(tmlp(torch.randn(2, 4)), torch.tensor([0, 1]))
+loss.backward()
+opt.step()
+""",
+    )
+    profile = ip.user_ns["step"]["tmlp"]
+    flops = {}
+    for record in profile.records:
+        flops[record.phase] = flops.get(record.phase, 0) + record.flops
+    # loss: log_softmax over 2x2 logits, 5 per logit + 1 log per row = 22, nll_loss 1 per sample = 2
+    assert flops["loss"] == 24
+    # SGD: p -= lr * g, a multiply and an add per parameter: 2 * (4*3+3 + 3*2+2) = 46
+    assert flops["optimizer"] == 46
+    assert not profile.unsupported()  # nll_loss priced; torch.profiler's markers are not ops
+    assert not any(r.native.startswith("profiler.") for r in profile.records)
+    assert "(loss)" in profile.render("text") and "(optimizer)" in profile.render("text")
+
+
+@pytest.mark.parametrize("backend", ["fvcore", "torch"])
+def test_peer_backends_fill_the_layer_columns_from_the_module_tree(ip, backend):
+    run(
+        ip,
+        f"--backend {backend} -o peer -q",
+        "pconv = nn.Sequential(nn.Conv2d(3, 8, 3))\npconv(torch.randn(1, 3, 8, 8))",
+    )
+    profile = ip.user_ns["peer"]["pconv"]
+    (row,) = [r for r in profile.by_layer() if r.key == "0"]
+    # Conv2d(3, 8, 3) on 8x8: output 1x8x6x6, 3*3*3*8 + 8 = 224 parameters, 27*8*36 = 7,776 MACs
+    assert (row.type, row.output_shapes, row.params, row.macs) == ("Conv2d", ((1, 8, 6, 6),), 224, 7_776)
+
+
+def test_several_models_show_a_progress_bar_unless_quiet(ip):
+    ip.run_cell("pa = nn.Linear(2, 2)\npb = nn.Linear(2, 3)")
+    with capture_output() as captured:
+        ip.run_cell_magic("profile", "pa pb --input-shape 1x2", "pass")
+    assert "flopmagic: profiling" in captured.stderr and "0/2" in captured.stderr  # tqdm, plain text here
+    with capture_output() as captured:
+        ip.run_cell_magic("profile", "pa pb --input-shape 1x2 -q -o quiet_two", "pass")
+    assert captured.stderr == ""
+
+
+def test_plots_label_their_axis_with_engineering_units(ip):
+    pytest.importorskip("matplotlib")
+    from matplotlib.ticker import EngFormatter
+
+    run(ip, "-o plotted -q", "pl = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 8))\npl(torch.zeros(1, 64))")
+    axis = ip.user_ns["plotted"].plot(quantity="macs").axes[0]
+    formatter = axis.xaxis.get_major_formatter()
+    assert isinstance(formatter, EngFormatter) and formatter.unit == "MACs" and axis.get_xlabel() == "MACs"
+    assert formatter(4096) == "4.096 kMACs"  # 64*64 MACs, not 4e3
+
+
+def test_time_measures_the_named_model(ip):
+    ip.run_cell("timed = nn.Linear(64, 64)")
+    _, bundles = run(ip, "timed --input-shape 1x64 --time --peak-tflops 1 --bandwidth-gbs 100 -o t_report", "pass")
+    roofline, measured = ip.user_ns["t_report"].extras
+    # 64*64 MACs; the timing's MFU is computed from the counted FLOPs: 2 * 4096 + 64 bias adds = 8,256
+    assert "8,256" in str(measured) and "MFU" in bundles[0]["text/plain"]
+    assert "MFU" in bundles[0]["text/html"] and roofline.to_text() in bundles[0]["text/plain"]
+    with pytest.raises(UsageError, match="--time runs a named model"):
+        ip.run_cell_magic("profile", "--time", "timed(torch.zeros(1, 64))")
+
+
+def test_keras_fit_is_captured_per_sample(ip):
+    run(
+        ip,
+        "-o fitted -q",
+        """
+import numpy as np, keras
+fit_model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="d1"), keras.layers.Dense(2, name="d2")])
+fit_model.compile(optimizer="sgd", loss="mse")
+fit_model.fit(np.zeros((6, 8), np.float32), np.zeros((6, 2), np.float32), epochs=1, verbose=0)
+""",
+    )
+    (profile,) = ip.user_ns["fitted"].profiles
+    assert profile.model == "fit_model" and profile.macs == 8 * 4 + 4 * 2  # one sample's forward: 40 MACs
+    assert "fit on 6 samples: counted per sample (batch 1)" in profile.notes
+    assert {r.key: r.output_shapes for r in profile.by_layer()}["d1"] == ((1, 4),)

@@ -59,3 +59,14 @@ def test_a_papers_table_is_audited_as_an_html_table(executed):
     html = outputs(cell_with(executed, "audit_table"), "text/html")[0]
     # EfficientNet-B4 at 380: torchvision's 4,393,771,024 MACs are +4.6% above the paper's 4.2 B
     assert "<table" in html and "torchvision:efficientnet_b4" in html and "+4.6%" in html
+
+
+def test_the_default_view_is_compact_and_names_are_read_after_the_cell(executed):
+    import re
+
+    (page,) = outputs(cell_with(executed, "%%profile net --input batch"), "text/html")
+    first_table = page.index("<table")
+    # torchvision resnet50 @224: 4,089,184,256 MACs and 25,557,032 parameters above the first table
+    assert "4,089,184,256" in page[:first_table] and "25,557,032" in page[:first_table]
+    assert page.index("macs-as-flops") < first_table  # the verdict comes before the tables
+    assert re.sub(r"<details>.*?</details>", "", page, flags=re.S).count("<tr") <= 40

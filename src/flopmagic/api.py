@@ -124,6 +124,8 @@ def profile(
         )
     request = RunRequest(inputs, input_shape, training, device, dims, overrides, name)
     result = counter.run(model, request)
+    if backend != "flopmagic" and not result.layers:
+        result = _with_module_tree(result, adapter, model, request)
     if convention is not None and convention != result.convention:
         if backend != "flopmagic":
             raise OptionError(
@@ -132,6 +134,20 @@ def profile(
             )
         result = result.under(convention)
     return result
+
+
+def _with_module_tree(result: ModelProfile, adapter: Any, model: Any, request: RunRequest) -> ModelProfile:
+    """A peer's profile with the layer rows' type, output shape and parameters read from the
+    model's own tree (one run of the exact counter); the peer's counts are kept as they are."""
+    from dataclasses import replace
+
+    from .errors import FlopmagicError
+
+    try:
+        exact = adapter.backends[0].run(model, request)
+    except FlopmagicError:
+        return result  # the rows keep their counts; only the layer columns stay empty
+    return replace(result, layers=exact.layers, inputs=result.inputs or exact.inputs)
 
 
 def audit(

@@ -96,7 +96,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     comparison = compare(
         [_profile_spec(args, spec) for spec in args.specs], by=args.by, depth=args.depth or 1, conventions=names
     )
-    _render(comparison, args, out, unit=args.unit)
+    _render(comparison, args, out, unit=args.unit, baseline=args.baseline)
     return 0
 
 

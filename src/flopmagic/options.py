@@ -328,32 +328,32 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "hardware",
         "device for the roofline: a catalogue name (h100-sxm, a100-80gb, t4, ...) or 'local' (calibrated here)",
-        _on("profile", "estimate", "api.estimate"),
+        _on("profile", "estimate", "magic", "api.estimate"),
         metavar="DEVICE",
     ),
     Option(
         "dtype",
         "dtype of every tensor and of the peak: fp64, fp32, tf32, bf16, fp16, fp8, int8 (default: the parameters')",
-        _on("profile", "estimate", "api.estimate"),
+        _on("profile", "estimate", "magic", "api.estimate"),
     ),
     Option(
         "peak_tflops",
         "dense peak TFLOPS at --dtype (overrides --hardware's)",
-        _on("profile", "estimate", "api.estimate"),
+        _on("profile", "estimate", "magic", "api.estimate"),
         value_type=float,
         check=_positive,
     ),
     Option(
         "bandwidth_gbs",
         "memory bandwidth in GB/s (overrides --hardware's)",
-        _on("profile", "estimate", "api.estimate"),
+        _on("profile", "estimate", "magic", "api.estimate"),
         value_type=float,
         check=_positive,
     ),
     Option(
         "fused",
         "roofline bytes of the fused view: weights + model inputs/outputs only",
-        _on("profile"),
+        _on("profile", "magic"),
         value_type=bool,
         default=False,
         switch=True,
@@ -369,7 +369,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "time_it",
         "run the model (warm-up, repeats, synchronised) and report latency, achieved FLOP/s and MFU",
-        _on("profile"),
+        _on("profile", "magic"),
         value_type=bool,
         default=False,
         switch=True,
@@ -551,7 +551,20 @@ OPTIONS: tuple[Option, ...] = (
         metavar="VAR",
     ),
     Option(
-        "quiet", "show nothing (use with -o)", _on("magic"), value_type=bool, default=False, switch=True, short="-q"
+        "quiet",
+        "show nothing (the report is stored in -o VAR, else in _profile)",
+        _on("magic"),
+        value_type=bool,
+        default=False,
+        switch=True,
+        short="-q",
+    ),
+    # -- the notebook (#13): comparisons against a chosen model ------------------------------------
+    Option(
+        "baseline",
+        "the model each change column compares against (default: the first)",
+        _on("compare", "magic"),
+        metavar="NAME",
     ),
 )
 

@@ -41,6 +41,8 @@ class Report(Displayable):
         verdicts: Sequence[Verdict] = (),
         notes: Sequence[str] = (),
         receptive_field: bool = False,
+        baseline: str | None = None,
+        extras: Sequence[Displayable] = (),
     ) -> None:
         self.profiles = tuple(profiles)
         self.by: View = by
@@ -50,6 +52,8 @@ class Report(Displayable):
         self.verdicts = tuple(verdicts)
         self.notes = tuple(notes)
         self.receptive_field = receptive_field  # RF and Jump columns in layer views
+        self.baseline = baseline  # the model a comparison's change columns compare against
+        self.extras = tuple(extras)  # results shown after the profiles: rooflines, timings
 
     # -- access ---------------------------------------------------------------------
     @property
@@ -70,12 +74,16 @@ class Report(Displayable):
 
     @property
     def comparison(self) -> Comparison | None:
-        """The profiles side by side by op type, when there are several."""
-        if len(self.profiles) < 2:
+        """The models side by side by op type, when there are several (the cell's own
+        tensor code, ``(cell)``, is not a model and is not compared)."""
+        from .capture import CELL
+
+        models = [p for p in self.profiles if p.model != CELL]
+        if len(models) < 2:
             return None
         from .comparison import compare_profiles
 
-        return compare_profiles(self.profiles, by="type")
+        return compare_profiles(models, by="type")
 
     @property
     def view(self) -> dict[str, Any]:
@@ -119,11 +127,22 @@ class Report(Displayable):
             elif view == "table":
                 table = profile_table(profile, **self.view)
                 frame = pd.DataFrame(list(table.rows), columns=list(table.columns))
+                for column in table.columns:
+                    if column.startswith("%"):  # "12.5%" -> 12.5 (a number; styled() formats it)
+                        frame[column] = pd.to_numeric(frame[column].str.rstrip("%"), errors="coerce")
             else:
                 raise ValueError(f"unknown view {view!r}: use 'table' or 'records'")
             frame.insert(0, "model", profile.model)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def styled(self, view: str = "table") -> Any:
+        """:meth:`to_pandas` as a pandas Styler: counts with thousands separators,
+        percentages with one decimal (the numbers underneath stay numbers)."""
+        frame = self.to_pandas(view)
+        formats: dict[str, Any] = {c: "{:,.0f}" for c in frame.columns if frame[c].dtype.kind in "iu"}
+        formats.update({c: "{:.1f}%" for c in frame.columns if str(c).startswith("%")})
+        return frame.style.format(formats, na_rep="-")
 
     def plot(self, top: int = 10, quantity: str = "flops", by: View | None = None) -> Any:
         """A horizontal bar chart of the ``top`` layers (or op types) of each profile.
@@ -151,7 +170,11 @@ class Report(Displayable):
                 color="#4c78a8",
             )
             axis.set_title(f"{profile.model}: top {len(rows)} by {'MACs' if quantity == 'macs' else 'FLOPs'}")
-            axis.set_xlabel("MACs" if quantity == "macs" else "FLOPs")
+            from matplotlib.ticker import EngFormatter
+
+            unit_name = "MACs" if quantity == "macs" else "FLOPs"
+            axis.xaxis.set_major_formatter(EngFormatter(unit=unit_name))  # 400 MMACs, not 1e8
+            axis.set_xlabel(unit_name)
         figure.tight_layout()
         plt.close(figure)  # returned, not shown twice
         return figure

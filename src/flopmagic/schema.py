@@ -36,7 +36,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 Method = Literal["formula", "zero-cost", "unsupported", "override", "native"]
-Phase = Literal["forward", "backward"]
+# "loss" and "optimizer": a training step the cell runs itself (outside the model)
+Phase = Literal["forward", "backward", "loss", "optimizer"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 

@@ -25,14 +25,26 @@ __all__ = ["LoadedModel", "architecture_key", "is_spec", "load_spec", "parse_inp
 
 
 def parse_input_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]]:
-    """``"1x3x224x224"`` -> (1, 3, 224, 224); ``"1x3x8x8,1x10"`` -> two shapes.
+    """``"1x3x224x224"`` -> (1, 3, 224, 224); ``"1x3x8x8,1x10"`` (or ``;``) -> two shapes.
+
+    Dimensions are joined by ``x``; shapes are separated by ``;`` or by ``,`` between
+    shapes written with ``x``. A text with no ``x`` is ONE shape whose dimensions are
+    separated by commas, as Python writes a tuple: ``"1,3"`` and ``"(1, 3)"`` are
+    (1, 3), not two one-dimensional inputs (write those ``1;3``).
 
     Raises:
         SpecError: not a shape; the message shows the expected form.
     """
+    cleaned = text.strip().lower().replace("*", "x")
+    if ";" in cleaned:
+        parts = cleaned.split(";")
+    elif "x" not in cleaned:
+        parts = [cleaned.strip("()[] ").replace(",", "x")]
+    else:
+        parts = cleaned.split(",")
     shapes = []
-    for part in text.split(","):
-        dims = part.strip().lower().replace("*", "x").split("x")
+    for part in parts:
+        dims = part.strip().strip("()[] ").split("x")
         try:
             shape = tuple(int(d) for d in dims)
         except ValueError:

@@ -108,6 +108,7 @@ class Found:
     training: bool = False
     build: Callable[[], ModelProfile] | None = None
     note: str = ""
+    notes: tuple[str, ...] = ()  # said on the profile (e.g. "counted per sample")
 
 
 class CellWatcher(Protocol):

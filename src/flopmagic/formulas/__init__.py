@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (imported to register their formulas)
     contraction,
     elementwise,
     embedding,
+    loss,
     movement,
     normalization,
     pooling,

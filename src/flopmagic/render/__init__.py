@@ -71,16 +71,20 @@ def _profile_html(profile: ModelProfile, **view: Any) -> str:
 
 
 # -- comparisons ---------------------------------------------------------------------------
-def _comparison_text(comparison: Comparison, unit: Unit = "both", **_: Any) -> str:
-    return render_comparison_text(comparison, _quantities(unit))
+def _comparison_text(comparison: Comparison, unit: Unit = "both", baseline: str | None = None, **_: Any) -> str:
+    return render_comparison_text(comparison, _quantities(unit), baseline)
 
 
-def _comparison_markdown(comparison: Comparison, unit: Unit = "both", **_: Any) -> str:
-    return "\n\n".join(render_table_markdown(comparison_table(comparison, q)[0]) for q in _quantities(unit))
+def _comparison_html(comparison: Comparison, baseline: str | None = None, **_: Any) -> str:
+    return render_comparison_html(comparison, baseline)
 
 
-def _comparison_csv(comparison: Comparison, unit: Unit = "both", **_: Any) -> str:
-    return render_table_csv(comparison_table(comparison, unit if unit != "both" else "macs")[0])
+def _comparison_markdown(comparison: Comparison, unit: Unit = "both", baseline: str | None = None, **_: Any) -> str:
+    return "\n\n".join(render_table_markdown(comparison_table(comparison, q, baseline)[0]) for q in _quantities(unit))
+
+
+def _comparison_csv(comparison: Comparison, unit: Unit = "both", baseline: str | None = None, **_: Any) -> str:
+    return render_table_csv(comparison_table(comparison, unit if unit != "both" else "macs", baseline)[0])
 
 
 # -- verdicts -----------------------------------------------------------------------------
@@ -109,7 +113,7 @@ _RENDERERS: dict[str, dict[Format, Callable[..., str]]] = {
     },
     "comparison": {
         "text": _comparison_text,
-        "html": _ignore_view(render_comparison_html),
+        "html": _comparison_html,
         "markdown": _comparison_markdown,
         "csv": _comparison_csv,
         "json": _to_json,

@@ -29,9 +29,9 @@ def render_verdict_text(verdict: Verdict) -> str:
 def render_verdict_html(verdict: Verdict) -> str:
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(c.hypothesis.name)}{' (binary prefix)' if c.binary else ''}</td>"
-        f"<td>{e(c.hypothesis.description)}</td><td style='text-align:right'>{e(format_count(c.hypothesis.value))}</td>"
-        f"<td style='text-align:right'>{c.relative_error:+.1%}</td></tr>"
+        f"<tr><td class='fm-name'>{e(c.hypothesis.name)}{' (binary prefix)' if c.binary else ''}</td>"
+        f"<td class='fm-name'>{e(c.hypothesis.description)}</td><td class='num'>{e(format_count(c.hypothesis.value))}</td>"
+        f"<td class='num'>{c.relative_error:+.1%}</td></tr>"
         for c in sorted(verdict.comparisons, key=lambda c: abs(c.relative_error))[:8]
     )
     params = (
@@ -44,7 +44,8 @@ def render_verdict_html(verdict: Verdict) -> str:
         f"<div class='flopmagic-audit'><p><b>{e(verdict.model)}</b>: claim <code>{e(verdict.claim.text)}</code> "
         f"&rarr; <b>{e(verdict.kind)}</b></p><p>{e(verdict.message)}</p>{params}"
         + (f"<p>Check:</p><ul>{causes}</ul>" if causes else "")
-        + "<table><thead><tr><th>reading</th><th>what it is</th><th>measured</th><th>claim vs it</th></tr></thead>"
+        + "<table class='fm-table'><thead><tr><th>reading</th><th>what it is</th>"
+        "<th class='num'>measured</th><th class='num'>claim vs it</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         + (f"<p><small>source: {e(verdict.source)}</small></p>" if verdict.source else "")
         + "</div>"

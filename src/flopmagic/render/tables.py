@@ -17,7 +17,18 @@ from ..formulas import Shape
 if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
     from ..schema import ModelProfile
 
-__all__ = ["Cell", "Table", "Unit", "View", "profile_table", "shape_text", "totals_lines"]
+__all__ = [
+    "COMPACT_ROWS",
+    "Cell",
+    "Table",
+    "Unit",
+    "View",
+    "compact_table",
+    "headline",
+    "profile_table",
+    "shape_text",
+    "totals_lines",
+]
 
 View = Literal["layer", "type", "op"]
 Unit = Literal["macs", "flops", "both"]
@@ -131,6 +142,84 @@ def profile_table(
     return Table(columns, counts + (True,) * len(quantities) + (False,), body, tuple(footnotes))
 
 
+COMPACT_ROWS = 30  # the most rows the compact (default) view shows
+
+
+def _unsupported_footnotes(profile: ModelProfile) -> tuple[str, ...]:
+    unsupported = profile.unsupported()
+    if not unsupported:
+        return ()
+    listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+    return (f"Unsupported ops (counted as 0, not guessed): {listed}",)
+
+
+def compact_table(profile: ModelProfile, *, unit: Unit = "both", max_rows: int = COMPACT_ROWS) -> Table:
+    """The default view: the layer tree cut at the deepest depth that fits in ``max_rows``
+    rows, each row INCLUSIVE (a stage's row is the stage's cost and parameters).
+
+    When even the first level has more rows (a long flat model), the ``max_rows - 1``
+    costliest rows are kept in order and the rest summed in one ``(N more layers)`` row,
+    so the rows always add up to the totals."""
+    quantities = _quantities(unit)
+    share_of = "macs" if unit == "macs" else "flops"
+    total = getattr(profile.totals, share_of)
+    rows = profile.by_scope(1)[1:]
+    depth = 1
+    while True:
+        deeper = profile.by_scope(depth + 1)[1:]
+        if len(deeper) > max_rows or len(deeper) == len(rows):
+            break
+        rows, depth = deeper, depth + 1
+    body: list[tuple[Cell, ...]] = []
+    if len(rows) > max_rows:
+        ranked = sorted(range(len(rows)), key=lambda i: -getattr(rows[i], share_of))
+        kept = sorted(ranked[: max_rows - 1])
+        rest = [rows[i] for i in ranked[max_rows - 1 :]]
+        shown = [rows[i] for i in kept]
+    else:
+        shown, rest = rows, []
+    for r in shown:
+        lead: tuple[Cell, ...] = (r.key or "(root)", r.type, shape_text(r.output_shapes), r.params)
+        body.append(lead + tuple(getattr(r, q) for q in quantities) + (_share(getattr(r, share_of), total),))
+    first = profile.by_scope(1)
+    own = tuple(getattr(first[0], q) - sum(getattr(r, q) for r in first[1:]) for q in quantities)
+    if any(own):  # ops of the model itself, outside its layers (functional calls in forward)
+        value = getattr(first[0], share_of) - sum(getattr(r, share_of) for r in first[1:])
+        root = next((layer for layer in profile.layers if layer.scope == ""), None)
+        kind = root.type if root is not None else ""
+        if len(first) == 1:  # a model of one layer: its row
+            shapes = shape_text(root.output_shapes) if root is not None else ""
+            body.append((profile.model, kind, shapes, profile.params, *own, _share(value, total)))
+        else:
+            body.append(("(own ops)", kind, "", 0, *own, _share(value, total)))
+    if rest:
+        sums = tuple(sum(getattr(r, q) for r in rest) for q in quantities)
+        value = sum(getattr(r, share_of) for r in rest)
+        body.append((f"({len(rest)} more layers)", "", "", sum(r.params for r in rest), *sums, _share(value, total)))
+    columns = ("Layer", "Type", "Output shape", "Params", *(_HEADERS[q] for q in quantities), f"% {_HEADERS[share_of]}")
+    counts = (False, False, False, True, *(True for _ in quantities), False)
+    return Table(columns, counts, tuple(body), _unsupported_footnotes(profile))
+
+
+def headline(profile: ModelProfile) -> list[tuple[str, str]]:
+    """The one-line header: MACs, FLOPs, params, parameter memory, convention (its name)."""
+    from ..units import format_count
+
+    totals = profile.totals
+    memory = ", ".join(
+        f"{format_count(b, 'B', binary=True)} {dtype}" for dtype, b in sorted(profile.param_bytes.items())
+    )
+    parts = [
+        ("MACs", f"{format_count(totals.macs, 'MACs')} ({totals.macs:,})"),
+        ("FLOPs", f"{format_count(totals.flops, 'FLOPs')} ({totals.flops:,})"),
+        ("Params", f"{format_count(totals.params)} ({totals.params:,})"),
+    ]
+    if memory:
+        parts.append(("Memory", memory))
+    parts.append(("Convention", profile.convention))
+    return parts
+
+
 def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:
     """(label, value) pairs for a profile's header: totals, inputs, convention in words."""
     from ..units import format_count
@@ -151,6 +240,11 @@ def totals_lines(profile: ModelProfile) -> list[tuple[str, str]]:
         lines.append(("Weights", ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in extra.items())))
     if inputs:
         lines.append(("Inputs", inputs))
+    phases: dict[str, int] = {}
+    for record in profile.records:
+        phases[record.phase] = phases.get(record.phase, 0) + record.flops
+    if set(phases) - {"forward"}:
+        lines.append(("Phases", ", ".join(f"{p} {format_count(f, 'FLOPs')}" for p, f in phases.items())))
     mode = "training step (forward + backward)" if profile.training else "inference (forward)"
     lines.append(("Run", f"{profile.framework}, backend {profile.backend}, {mode}"))
     lines.append(("Convention", f"{convention.name}: {convention.description}"))

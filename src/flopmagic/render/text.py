@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..units import format_count
-from .tables import Cell, Table, Unit, View, profile_table, totals_lines
+from .tables import Cell, Table, Unit, View, compact_table, profile_table, totals_lines
 
 if TYPE_CHECKING:  # renderers draw results; they never depend on them at run time
     from ..schema import ModelProfile
@@ -50,15 +50,21 @@ def render_profile_text(
     unit: Unit = "both",
     top: int | None = None,
     receptive_field: bool = False,
+    compact: bool | None = None,
+    conventions: bool = True,
 ) -> str:
-    """The header (totals, inputs, convention in words) and one table."""
+    """The header (totals, inputs, convention in words) and one table: in the compact
+    (default) view the layer tree cut to fit, each row inclusive (as the HTML)."""
+    if compact is None:
+        compact = by == "layer" and depth is None and top is None and not receptive_field
+    lines = [(k, v) for k, v in totals_lines(profile) if conventions or k != "Convention"]
     header = [profile.model]
-    width = max(len(label) for label, _ in totals_lines(profile))
-    header.extend(f"  {label.ljust(width)}  {value}" for label, value in totals_lines(profile))
-    return (
-        "\n".join(header)
-        + "\n\n"
-        + render_table_text(
-            profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
-        )
-    )
+    width = max(len(label) for label, _ in lines)
+    header.extend(f"  {label.ljust(width)}  {value}" for label, value in lines)
+    if compact:
+        table = compact_table(profile, unit=unit)
+        hint = "\n(layer tree: each row includes everything below it)"
+    else:
+        table = profile_table(profile, by=by, depth=depth, unit=unit, top=top, receptive_field=receptive_field)
+        hint = ""
+    return "\n".join(header) + "\n\n" + render_table_text(table) + hint

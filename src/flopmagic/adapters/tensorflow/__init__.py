@@ -206,8 +206,43 @@ class _Walk:
         if scope:
             layer = self.layers.setdefault(scope, {"outputs": ()})
             shape = _shape(output) if output is not None else None
-            if shape is not None and None not in shape:
+            # a layer's output is its last computed tensor, never a weight it reads (a
+            # bias read after the convolution is (16,), not the layer's (1, 30, 30, 16))
+            if shape is not None and None not in shape and op.type not in _READS:
                 layer["outputs"] = (tuple(int(d or 0) for d in shape),)
+
+
+def _batch(specs: Sequence[Any]) -> int | None:
+    """The batch size the model was traced with (the first input's first dimension)."""
+    first = specs[0] if specs else None
+    if isinstance(first, Mapping):
+        first = next(iter(first.values()), None)
+    shape = getattr(first, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) and shape[0] is not None else None
+
+
+def _declared_outputs(layer: Any, batch: int | None) -> tuple[tuple[int, ...], ...]:
+    """The layer's full output shapes as Keras declares them (``(1, 30, 30, 16)`` for a
+    Conv2D), the batch filled in; () when Keras cannot say (a subclassed model)."""
+    if layer is None or batch is None:
+        return ()
+    try:
+        outputs = layer.output
+    except (AttributeError, ValueError, RuntimeError):
+        return ()
+    shapes = []
+    for tensor in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+        shape = getattr(tensor, "shape", None)
+        if shape is None:
+            return ()
+        dims = [batch if i == 0 and d is None else d for i, d in enumerate(tuple(shape))]
+        if any(d is None for d in dims):
+            return ()
+        shapes.append(tuple(int(d) for d in dims))
+    return tuple(shapes)
+
+
+_READS = frozenset({"ReadVariableOp", "VarHandleOp", "Const", "ResourceGather"})
 
 
 def _specs(model: Any, inputs: Any, input_shape: Any) -> tuple[list[Any], bool]:
@@ -355,7 +390,7 @@ def _profile_graph(
             LayerInfo(
                 scope=scope,
                 type=type(layer).__name__ if layer is not None else "",
-                output_shapes=gathered["outputs"],
+                output_shapes=_declared_outputs(layer, _batch(specs)) or gathered["outputs"],
                 params=own,
             )
         )

@@ -865,6 +865,19 @@ def _gelu_backward(a: Bound, out: Any) -> OpSpec:
 
 
 _register(["aten._softmax_backward_data", "aten._log_softmax_backward_data"], _grad("softmax_backward"))
+
+
+@translates("aten.nll_loss_forward", "aten.nll_loss2d_forward")
+def _nll_loss(a: Bound, out: Any) -> OpSpec:
+    return OpSpec("nll_loss", (shape_of(a["self"]), shape_of(a["target"])), (), {})
+
+
+@translates("aten.nll_loss_backward", "aten.nll_loss2d_backward")
+def _nll_loss_backward(a: Bound, out: Any) -> OpSpec:
+    shape = shape_of(a["self"])
+    return OpSpec("nll_loss_backward", (shape, shape_of(a["target"])), (shape,), {})
+
+
 _register(["aten._prelu_kernel_backward"], _grad("activation_backward", fn="prelu"))
 
 

@@ -20,6 +20,31 @@ from .run_module import build_profile, loose_profile, signature
 __all__ = ["TorchWatcher"]
 
 
+_LOSSES: tuple[str, ...] = ("nll_loss", "log_softmax", "cross_entropy", "mse_loss", "l1_loss", "smooth_l1")
+_LOSSES += ("huber_loss", "binary_cross_entropy", "kl_div", "margin_ranking", "soft_margin", "hinge_embedding")
+
+
+def _phased(calls: list[Any]) -> list[Any]:
+    """The cell's own calls outside any model, profiler markers dropped, each labelled:
+    ``optimizer`` inside an ``Optimizer.step`` span, ``loss`` for loss functions (forward)."""
+    kept, depth = [], 0
+    for call in calls:
+        if call.native.startswith("profiler._record_function_enter"):
+            depth += 1
+            continue
+        if call.native.startswith("profiler._record_function_exit"):
+            depth = max(0, depth - 1)
+            continue
+        if call.native.startswith("profiler."):
+            continue
+        if depth:
+            call = replace(call, phase="optimizer")
+        elif call.phase == "forward" and any(name in call.native for name in _LOSSES):
+            call = replace(call, phase="loss")
+        kept.append(call)
+    return kept
+
+
 class TorchWatcher:
     """Records the cell's PyTorch ops; each top-level module called becomes one profile."""
 
@@ -68,6 +93,8 @@ class TorchWatcher:
                 return result
 
             yield Found(name, build=build)
-        loose = loose_profile(self.recorder.loose)
+        # torch.profiler's record_function markers (optimizer.step() wraps itself in one) are
+        # bookkeeping, not ops; the marked span is the optimizer's step
+        loose = loose_profile(_phased(self.recorder.loose))
         if loose is not None:
             yield Found(loose.model, build=lambda: loose)
