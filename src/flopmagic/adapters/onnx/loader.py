@@ -30,6 +30,10 @@ INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
 # tensors kept whole: integer tensors of at most this many elements (the shape constants
 # Reshape, Slice, Pad and Loop read); every other payload is dropped after its zero flag is noted
 KEEP_INTEGER_ELEMENTS = 4096
+# a tensor is tested for all-zero (a zero bias adds nothing) only up to this many elements:
+# reading a payload copies it out of the protobuf, so a large weight is never read (and
+# counted as not zero; biases, the tensors the test matters for, are far smaller)
+ZERO_TEST_ELEMENTS = 65536
 _INTEGER_TYPES = frozenset(
     {
         onnx.TensorProto.INT64,
@@ -62,8 +66,10 @@ def _numel(tensor: onnx.TensorProto) -> int:
 
 
 def _payload_is_zero(tensor: onnx.TensorProto) -> bool:
-    """Whether a tensor's inline payload is all zero bytes/values, read in place (no copy,
-    no numpy array): a random weight answers on its first bytes."""
+    """Whether a small tensor's inline payload is all zero bytes/values (no numpy array);
+    a tensor above ``ZERO_TEST_ELEMENTS`` is not read and counts as not zero."""
+    if _numel(tensor) > ZERO_TEST_ELEMENTS:
+        return False
     if tensor.raw_data:
         raw = tensor.raw_data
         return not any(raw[:64]) and raw.count(0) == len(raw)
