@@ -536,7 +536,7 @@ def worker_onnx_peer(tool: str, name: str, repeats: int) -> dict[str, Any]:
     if tool == "onnx-tool":
         macs = round(result.macs[0])
         for node in result.nodemap.values():
-            by_op[node.op_type] = by_op.get(node.op_type, 0) + round(node.macs[0])
+            by_op[node.op_type] = by_op.get(node.op_type, 0) + round(getattr(node, "macs", (0.0,))[0])
     else:
         macs = result.macs
         for record in result.records:
