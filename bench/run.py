@@ -532,9 +532,134 @@ def llm_generation_section(result: dict[str, Any]) -> list[str]:
 
 
 LLM_DECODE = 2048
+# -- ONNX with inline weights: flopmagic vs onnx-tool (time, peak RSS, per-op MACs) -------------
+
+ONNX_PEER_MODELS = ("resnet50", "vit_b_16")
+
+
+def _onnx_export(name: str) -> str:
+    """Export a torchvision model (weights=None) with inline weights into the bench temp dir."""
+    path = Path(os.environ.get("FLOPMAGIC_BENCH_TMP", "/tmp")) / f"peer_{name}.onnx"
+    if not path.exists():
+        import torch
+        import torchvision
+
+        model = getattr(torchvision.models, name)(weights=None).eval()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, 3, 224, 224),), str(path), dynamo=False, opset_version=17)
+    return str(path)
+
+
+def _rss_mb() -> float:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_onnx_peer(tool: str, name: str, repeats: int) -> dict[str, Any]:
+    """One tool on one exported file: the first call's peak RSS above the process's baseline
+    (imports done), then the median of ``repeats`` timed calls, and MACs by op type."""
+    path = _onnx_export(name) if name in ONNX_PEER_MODELS else name
+    by_op: dict[str, int] = {}
+    if tool == "onnx-tool":
+        import onnx_tool
+
+        def run() -> Any:
+            graph = onnx_tool.loadmodel(path, {"verbose": False}).graph
+            graph.graph_reorder_nodes()
+            graph.shape_infer(None)
+            graph.profile(onnx_tool.NoMacsOps)
+            return graph
+
+    else:
+        import onnx  # noqa: F401  (imported before the baseline, as onnx-tool's is)
+
+        import flopmagic
+
+        def run() -> Any:
+            return flopmagic.profile(path)
+
+    baseline = _rss_mb()
+    result = run()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - baseline
+    if tool == "onnx-tool":
+        macs = round(result.macs[0])
+        for node in result.nodemap.values():
+            by_op[node.op_type] = by_op.get(node.op_type, 0) + round(getattr(node, "macs", (0.0,))[0])
+    else:
+        macs = result.macs
+        for record in result.records:
+            key = record.native
+            by_op[key] = by_op.get(key, 0) + record.macs
+    del result
+    seconds = _median_time(run, repeats)
+    return {
+        "value": macs,
+        "second": os.path.getsize(path) / 2**20,
+        "by_op": by_op,
+        "seconds": seconds,
+        "forward": None,
+        "peak_rss_mb": peak,
+    }
+
+
+def onnx_peer_section(repeats: int) -> list[str]:
+    """flopmagic vs onnx-tool: exports, then each (tool, model) in its own process, tools
+    alternating, ``repeats`` rounds; medians of the per-round medians."""
+    tools = ("flopmagic", "onnx-tool")
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for name in ONNX_PEER_MODELS:
+        measure("onnx_peer", "flopmagic", name, 1)  # exports the file once
+    for _ in range(2):
+        for name in ONNX_PEER_MODELS:
+            for tool in tools:
+                rows.setdefault((tool, name), []).append(measure("onnx_peer", tool, name, repeats))
+    lines = [
+        "## ONNX with inline weights: flopmagic vs onnx-tool",
+        "",
+        "torchvision models (`weights=None`) exported with `torch.onnx.export` (opset 17, weights inline). Each "
+        "(tool, model) runs in its own process, tools alternating, two rounds; time is the median per call after "
+        "one untimed call; peak RSS is the first call's peak above the process's RSS after its imports.",
+        "",
+        "| model | file MiB | tool | MACs | seconds | peak RSS above baseline MiB | RSS / file |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name in ONNX_PEER_MODELS:
+        for tool in tools:
+            runs = [r for r in rows[(tool, name)] if "error" not in r]
+            if not runs:
+                lines.append(f"| {name} | | {tool} | {rows[(tool, name)][0].get('error')} | | | |")
+                continue
+            size = runs[0]["second"]
+            seconds = statistics.median(r["seconds"] for r in runs)
+            peak = statistics.median(r["peak_rss_mb"] for r in runs)
+            lines.append(
+                f"| {name} | {size:.0f} | {tool} | {runs[0]['value']:,} | {seconds:.3f} | {peak:.0f} | {peak / size:.2f}x |"
+            )
+    lines += [
+        "",
+        "MACs by op type (first run):",
+        "",
+        "| model | op | flopmagic | onnx-tool | difference |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name in ONNX_PEER_MODELS:
+        ours = next((r for r in rows[("flopmagic", name)] if "by_op" in r), {}).get("by_op", {})
+        theirs = next((r for r in rows[("onnx-tool", name)] if "by_op" in r), {}).get("by_op", {})
+        for op in sorted(set(ours) | set(theirs)):
+            a, b = ours.get(op, 0), theirs.get(op, 0)
+            if a or b:
+                lines.append(f"| {name} | {op} | {a:,} | {b:,} | {b - a:+,} |")
+    large = measure("onnx_large", "flopmagic", "100000", 3)
+    lines += ["", f"100,000-node chain (flopmagic): {large.get('seconds', float('nan')):.2f} s per profile."]
+    return lines
 
 
 WORKERS = {
+    "onnx_peer": worker_onnx_peer,
     "roofline": worker_roofline,
     "torch": worker_torch,
     "keras": worker_keras,
@@ -602,6 +727,7 @@ def _versions() -> dict[str, str]:
         "calflops",
         "torchprofile",
         "torchinfo",
+        "onnx-tool",
     ):
         with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
@@ -820,6 +946,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run only the 70B prefill + decode generation benchmark and print its rows",
     )
+    parser.add_argument(
+        "--onnx-peer",
+        action="store_true",
+        help="run only the ONNX-with-weights section (flopmagic vs onnx-tool) and print it",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(*args.worker, repeats=args.repeats)
@@ -827,6 +958,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.llm_generation:
         result = measure("llm_generation", "flopmagic", str(LLM_DECODE), 3)
         print("\n".join(llm_generation_section(result)))
+        return 0
+    if args.onnx_peer:
+        print("\n".join(onnx_peer_section(args.repeats)))
         return 0
     hardware: dict[str, Any] = {}
     if args.hardware != "skip":

@@ -414,8 +414,10 @@ def test_malformed_files_give_clear_errors(tmp_path):
 
 def test_external_weights_are_never_loaded(tmp_path):
     path = tmp_path / "external.onnx"
+    model = onnx.ModelProto()
+    model.CopyFrom(CONV)  # saving with external data rewrites the model in place: keep the shared CONV whole
     onnx.save(
-        CONV,
+        model,
         str(path),
         save_as_external_data=True,
         all_tensors_to_one_file=True,
@@ -425,6 +427,7 @@ def test_external_weights_are_never_loaded(tmp_path):
     (tmp_path / "weights.bin").unlink()  # the weights are gone: counting needs only shapes
     profile = flopmagic.profile(str(path))
     assert (profile.macs, profile.params) == (3_888, 112)
+    assert CONV.graph.initializer[0].HasField("raw_data") or len(CONV.graph.initializer[0].float_data)
 
 
 def test_newer_opset_is_noted():
@@ -483,3 +486,76 @@ def test_torch_exports_match_the_pytorch_adapter(name, tmp_path):
         assert exported.flops == source.flops
     # the exporter's module paths line up with the source model's layers
     assert {r.key for r in exported.by_scope(1)} >= {r.key for r in source.by_scope(1) if r.macs}
+
+
+def _heavy_model() -> onnx.ModelProto:
+    """A Gemm with a 1024x4096 float weight (16 MiB of payload) and a random bias."""
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((4096, 1024), dtype=np.float32), "w")
+    bias = numpy_helper.from_array(rng.standard_normal(4096, dtype=np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)],
+        "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4096])],
+        initializer=[weight, bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_weight_payloads_are_never_copied_or_converted(tmp_path, monkeypatch):
+    """Profiling a model with 16 MiB of inline weights allocates far less than the payload:
+    no copy of the ModelProto, no serialisation for shape inference, no numpy array of a
+    weight (numpy_helper.to_array is made to fail for any float tensor)."""
+    import tracemalloc
+
+    from onnx import numpy_helper as helper_module
+
+    heavy = _heavy_model()
+    payload_bytes = 4096 * 1024 * 4
+    original = helper_module.to_array
+
+    def no_weights(tensor, *args, **kwargs):
+        assert tensor.data_type not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE), tensor.name
+        return original(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(helper_module, "to_array", no_weights)
+    # Gemm 2x1024 @ 1024x4096: 2*1024*4096 = 8,388,608 MACs; params 4096*1024 + 4096
+    expected = (8_388_608, 4_198_400)
+    path = tmp_path / "heavy.onnx"
+    onnx.save(heavy, str(path))
+    data = path.read_bytes()
+    for source in (heavy, data, str(path)):
+        flopmagic.profile(source)  # warm imports and caches outside the measurement
+        tracemalloc.start()
+        profile = flopmagic.profile(source)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert (profile.macs, profile.params) == expected
+        # a path is read once (the file's bytes, then the parse): at most ~2x the payload;
+        # a ModelProto or bytes the caller holds: no copy of the payload at all
+        limit = 2.3 * payload_bytes if isinstance(source, str) else 0.1 * payload_bytes
+        assert peak < limit, (type(source).__name__, peak)
+    assert len(heavy.graph.initializer[0].raw_data) == payload_bytes  # the caller's model is untouched
+
+
+def test_zero_bias_initializer_is_still_seen_as_zero():
+    """A stripped all-zero bias keeps its zero flag: a Conv with a zero bias costs what one
+    without a bias costs; a nonzero bias adds its adds."""
+
+    def conv(bias_value: float) -> onnx.ModelProto:
+        weight = numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "w")
+        bias = numpy_helper.from_array(np.full(8, bias_value, np.float32), "b")
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["x", "w", "b"], ["y"])],
+            "c",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])],
+            initializer=[weight, bias],
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    zero, nonzero = flopmagic.profile(conv(0.0)), flopmagic.profile(conv(0.5))
+    # 8*8*8 outputs * 27 MACs = 13,824 MACs either way
+    assert zero.macs == nonzero.macs == 13_824
+    assert nonzero.flops - zero.flops == 8 * 8 * 8  # one bias add per output

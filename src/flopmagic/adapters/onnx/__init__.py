@@ -93,6 +93,8 @@ class _Walk:
     # every other value is not, without a lookup chain
     maybe_zero: set[str] = field(default_factory=set)
     priced: dict[tuple[int, bool, bool], Any] = field(default_factory=dict)  # make_record's cost cache
+    # tensors whose payload the loader dropped, each with whether it was all zero
+    stripped: Mapping[str, bool] = field(default_factory=dict)
 
     def is_zero(self, name: str) -> bool:
         """Whether a tensor is a constant zero, possibly expanded, cast or passed through."""
@@ -105,6 +107,8 @@ class _Walk:
 
     def _is_zero(self, name: str) -> bool:
         for _ in range(8):  # follow a short chain of shape-only ops
+            if name in self.stripped:  # a weight's payload, dropped at load: its zero flag was kept
+                return self.stripped[name]
             value = self.constant(name)
             if value is not None:
                 return bool(value.size) and not value.any()
@@ -116,7 +120,7 @@ class _Walk:
 
     def constant(self, name: str) -> Any:
         tensor = self.constants.get(name) or self.initializers.get(name)
-        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+        if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL or name in self.stripped:
             return None
         return _array(tensor, name)
 
@@ -423,11 +427,11 @@ def _profile_onnx(
     overrides: Mapping[str, Override] | None,
     name: str | None,
 ) -> ModelProfile:
-    proto, label = load_model(model)
+    proto, label, stripped = load_model(model)
     check_model(proto)
     bound = bind_inputs(proto, input_shape, dims)
     inferred, notes = infer_shapes(bound)
-    walk = _Walk(inferred, overrides)
+    walk = _Walk(inferred, overrides, stripped=stripped)
     walk.walk(inferred.graph)
     records = walk.records
     initializers = walk.initializers

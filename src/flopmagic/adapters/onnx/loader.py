@@ -12,11 +12,141 @@ import onnx
 
 from ...errors import ProfilingError
 
-__all__ = ["bind_inputs", "check_dim", "check_model", "graph_inputs", "infer_shapes", "load_model", "symbolic_dims"]
+__all__ = [
+    "bind_inputs",
+    "check_dim",
+    "check_model",
+    "graph_inputs",
+    "infer_shapes",
+    "load_model",
+    "strip_weights",
+    "symbolic_dims",
+]
 
 Shape = tuple[int | None, ...]
 
 INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
+
+# tensors kept whole: integer tensors of at most this many elements (the shape constants
+# Reshape, Slice, Pad and Loop read); every other payload is dropped after its zero flag is noted
+KEEP_INTEGER_ELEMENTS = 4096
+# a tensor is tested for all-zero (a zero bias adds nothing) only up to this many elements:
+# reading a payload copies it out of the protobuf, so a large weight is never read (and
+# counted as not zero; biases, the tensors the test matters for, are far smaller)
+ZERO_TEST_ELEMENTS = 65536
+_INTEGER_TYPES = frozenset(
+    {
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.INT32,
+        onnx.TensorProto.INT16,
+        onnx.TensorProto.INT8,
+        onnx.TensorProto.UINT64,
+        onnx.TensorProto.UINT32,
+        onnx.TensorProto.UINT16,
+        onnx.TensorProto.UINT8,
+        onnx.TensorProto.BOOL,
+    }
+)
+_PAYLOADS = (
+    "raw_data",
+    "float_data",
+    "int32_data",
+    "string_data",
+    "int64_data",
+    "double_data",
+    "uint64_data",
+)
+
+
+def _numel(tensor: onnx.TensorProto) -> int:
+    total = 1
+    for dim in tensor.dims:
+        total *= dim
+    return total
+
+
+def _payload_is_zero(tensor: onnx.TensorProto) -> bool:
+    """Whether a small tensor's inline payload is all zero bytes/values (no numpy array);
+    a tensor above ``ZERO_TEST_ELEMENTS`` is not read and counts as not zero."""
+    if _numel(tensor) > ZERO_TEST_ELEMENTS:
+        return False
+    if tensor.raw_data:
+        raw = tensor.raw_data
+        return not any(raw[:64]) and raw.count(0) == len(raw)
+    for name in _PAYLOADS[1:]:
+        values = getattr(tensor, name)
+        if len(values):
+            return not any(values)
+    return False
+
+
+def _strip_tensor(tensor: onnx.TensorProto, zeros: dict[str, bool]) -> None:
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        return
+    if tensor.data_type in _INTEGER_TYPES and _numel(tensor) <= KEEP_INTEGER_ELEMENTS:
+        return
+    zeros[tensor.name] = bool(_numel(tensor)) and _payload_is_zero(tensor)
+    for name in _PAYLOADS:
+        tensor.ClearField(name)  # type: ignore[arg-type]
+
+
+def strip_weights(proto: onnx.ModelProto) -> dict[str, bool]:
+    """Drop, in place, the payload of every initializer and ``Constant`` value (in every
+    subgraph) except small integer tensors; names, dims and dtypes stay. Returns the
+    stripped tensors' names, each with whether its payload was all zero (what a zero
+    bias test needs), so no weight is ever turned into an array."""
+    zeros: dict[str, bool] = {}
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for tensor in graph.initializer:
+            _strip_tensor(tensor, zeros)
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.TENSOR and node.op_type == "Constant" and node.output:
+                    attribute.t.name = attribute.t.name or node.output[0]
+                    _strip_tensor(attribute.t, zeros)
+                    if attribute.t.name in zeros and attribute.t.name != node.output[0]:
+                        zeros[node.output[0]] = zeros[attribute.t.name]
+                elif attribute.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attribute.g)
+                elif attribute.type == onnx.AttributeProto.GRAPHS:
+                    graphs.extend(attribute.graphs)
+    return zeros
+
+
+def _copy_fields(source: Any, target: Any, skip: str) -> None:
+    for descriptor, value in source.ListFields():
+        if descriptor.name == skip:
+            continue
+        if hasattr(value, "extend"):  # a repeated field
+            getattr(target, descriptor.name).extend(value)
+        elif descriptor.message_type is not None:
+            getattr(target, descriptor.name).CopyFrom(value)
+        else:
+            setattr(target, descriptor.name, value)
+
+
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a caller's ModelProto without the main graph's initializer payloads (never
+    copied: only names, dims and dtypes, and small integer tensors whole)."""
+    skeleton = onnx.ModelProto()
+    _copy_fields(model, skeleton, skip="graph")
+    _copy_fields(model.graph, skeleton.graph, skip="initializer")
+    initializers = model.graph.initializer
+    for tensor in initializers:
+        header = skeleton.graph.initializer.add()
+        if tensor.data_type in _INTEGER_TYPES and _numel(tensor) <= KEEP_INTEGER_ELEMENTS:
+            header.CopyFrom(tensor)
+            continue
+        header.name = tensor.name
+        header.data_type = tensor.data_type
+        header.dims.extend(tensor.dims)
+        header.data_location = tensor.data_location
+        header.external_data.extend(tensor.external_data)
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:  # keep its zero flag readable
+            header.raw_data = b"\0" if _numel(tensor) and _payload_is_zero(tensor) else b"\1"
+    return skeleton
 
 
 def check_dim(value: Any, what: str) -> int:
@@ -68,34 +198,41 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return tuple(check_dim(d, f"{what}[{i}]") for i, d in enumerate(shape))
 
 
-def load_model(model: Any) -> tuple[onnx.ModelProto, str]:
-    """A ModelProto from a path, bytes or ModelProto, external data left on disk.
+def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
+    """A weightless ModelProto from a path, bytes or ModelProto (external data left on
+    disk, inline weight payloads dropped as soon as parsed: see ``strip_weights``), its
+    label, and the stripped tensors' zero flags. A caller's ModelProto is never changed.
 
     Raises:
         ProfilingError: missing, truncated or malformed file, with what to check.
     """
     if isinstance(model, onnx.ModelProto):
-        return model, model.graph.name or "onnx model"
+        skeleton = _skeleton(model)
+        return skeleton, model.graph.name or "onnx model", strip_weights(skeleton)
     if isinstance(model, (bytes, bytearray)):
         try:
-            proto = onnx.load_from_string(bytes(model))
+            proto = onnx.ModelProto.FromString(bytes(model))
         except Exception as error:
             raise ProfilingError(f"these bytes are not an ONNX model (truncated or corrupt?): {error}") from error
         if not proto.graph.node and not proto.graph.input:
             raise ProfilingError("these bytes hold no ONNX graph (empty, or not an ONNX model)")
-        return proto, "onnx model"
+        return proto, "onnx model", strip_weights(proto)
     path = os.fspath(model)
     if not os.path.exists(path):
         raise ProfilingError(f"no such ONNX file: {path!r}")
     try:
-        proto = onnx.load(path, load_external_data=False)
+        with open(path, "rb") as file:
+            data = file.read()
+        proto = onnx.ModelProto.FromString(data)
+        del data  # the file's bytes and the parsed weights are held together only here
     except Exception as error:
         raise ProfilingError(
             f"{path!r} is not a readable ONNX model (truncated or corrupt file?): {type(error).__name__}: {error}"
         ) from error
     if not proto.graph.node and not proto.graph.input:
         raise ProfilingError(f"{path!r} holds no ONNX graph (empty or not an ONNX file)")
-    return proto, os.path.splitext(os.path.basename(path))[0]
+    zeros = strip_weights(proto)
+    return proto, os.path.splitext(os.path.basename(path))[0], zeros
 
 
 def check_model(proto: onnx.ModelProto) -> None:
@@ -146,7 +283,8 @@ def bind_inputs(
     input_shape: Sequence[int] | Sequence[Sequence[int]] | Mapping[str, Sequence[int]] | None,
     dims: Mapping[str, int] | None,
 ) -> onnx.ModelProto:
-    """A copy of ``proto`` whose inputs have concrete shapes.
+    """``proto`` (changed in place: it is the loader's own weightless copy) with inputs
+    of concrete shapes.
 
     ``input_shape`` gives whole shapes (one, one per input in order, or by input
     name); ``dims`` gives values for named symbolic dimensions (``batch=1``).
@@ -158,8 +296,7 @@ def bind_inputs(
     """
     checked = _check_dims(proto, dims) if dims is not None else None
     dims = checked
-    bound = onnx.ModelProto()
-    bound.CopyFrom(proto)
+    bound = proto
     inputs = graph_inputs(bound)
     shapes: dict[str, Sequence[int]] = {}
     if input_shape is not None:
