@@ -157,6 +157,37 @@ def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> di
     return bound
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_HASHABLE_SCALARS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout)
+
+
+def _part(value: Any) -> Any:
+    """A hashable stand-in for one argument: a tensor by shape and dtype (translators read
+    shapes only; dtype decides floating), a list by its items; raises TypeError otherwise."""
+    if isinstance(value, torch.Tensor):
+        if type(value) not in _PLAIN:  # a subclass (fake, functional) may hold symbolic sizes
+            raise TypeError(type(value).__name__)
+        return (value.shape, value.dtype)
+    if isinstance(value, _HASHABLE_SCALARS):
+        return (type(value), value)  # 1 and 1.0 and True hash alike but may translate apart
+    if isinstance(value, (list, tuple)):
+        return (type(value), *(_part(v) for v in value))
+    raise TypeError(type(value).__name__)
+
+
+def _signature(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> tuple[Any, ...] | None:
+    """The op's call signature, outputs included (data-dependent shapes such as a boolean
+    mask's): everything a translator reads. None when an argument has no hashable form."""
+    try:
+        key = (info.native, _part(args), _part(out))
+        if kwargs:
+            key += tuple((name, _part(value)) for name, value in kwargs.items())
+        hash(key)  # NaN floats hash fine; SymInt shapes may not
+    except TypeError:
+        return None
+    return key
+
+
 def _flat_tensors(values: Any) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
     for value in values:
@@ -272,6 +303,7 @@ class Recorder:
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
         self.silenced = False
+        self._specs: dict[tuple[Any, ...], tuple[OpSpec | None, str]] = {}
         # > 0 while a recorder started later on the same thread is active (nested profile)
         self.suspended = 0
 
@@ -472,10 +504,20 @@ class Recorder:
         spec: OpSpec | None = None
         note = ""
         if info.translator is not None:
-            try:
-                spec = info.translator(_bind(info, args, kwargs), out)
-            except Exception as error:  # report the op instead of guessing its cost
-                note = f"could not read its arguments ({type(error).__name__}: {error})"
+            # Translators read shapes and arguments only: an op called again with the same
+            # signature (inputs, outputs, scalars) gets the same spec object, which the
+            # pricing step then prices once (its cache keys on the spec's identity).
+            key = _signature(info, args, kwargs, out)
+            cached = self._specs.get(key) if key is not None else None
+            if cached is not None:
+                spec, note = cached
+            else:
+                try:
+                    spec = info.translator(_bind(info, args, kwargs), out)
+                except Exception as error:  # report the op instead of guessing its cost
+                    note = f"could not read its arguments ({type(error).__name__}: {error})"
+                if key is not None:
+                    self._specs[key] = (spec, note)
         tensors_in = _flat_tensors(args)
         if kwargs:
             tensors_in += _flat_tensors(kwargs.values())
