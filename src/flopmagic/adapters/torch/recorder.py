@@ -158,34 +158,47 @@ def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> di
 
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
-_HASHABLE_SCALARS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout)
+_SCALARS = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout})
+_SEQUENCES = (list, tuple)
 
 
-def _part(value: Any) -> Any:
-    """A hashable stand-in for one argument: a tensor by shape and dtype (translators read
-    shapes only; dtype decides floating), a list by its items; raises TypeError otherwise."""
-    if isinstance(value, torch.Tensor):
-        if type(value) not in _PLAIN:  # a subclass (fake, functional) may hold symbolic sizes
-            raise TypeError(type(value).__name__)
-        return (value.shape, value.dtype)
-    if isinstance(value, _HASHABLE_SCALARS):
-        return (type(value), value)  # 1 and 1.0 and True hash alike but may translate apart
-    if isinstance(value, (list, tuple)):
-        return (type(value), *(_part(v) for v in value))
-    raise TypeError(type(value).__name__)
+def _encode(parts: list[Any], value: Any, nested: bool) -> bool:
+    """Append a flat, unambiguous encoding of one argument: a plain tensor by shape and
+    dtype (translators read shapes only; dtype decides floating), a scalar by its type
+    and value (1, 1.0 and True hash alike but may translate apart), a list or tuple by
+    its type, length and items (one level). False: no such encoding (a tensor subclass
+    may hold symbolic sizes; other objects), the call is not cached."""
+    kind = type(value)
+    if kind in _PLAIN:
+        parts += (torch.Tensor, value.shape, value.dtype)
+        return True
+    if kind in _SCALARS:
+        parts += (kind, value)
+        return True
+    if kind in _SEQUENCES and not nested:
+        parts += (kind, len(value))
+        for item in value:  # noqa: SIM110 (a loop: no generator per call on the hot path)
+            if not _encode(parts, item, True):
+                return False
+        return True
+    return False
 
 
 def _signature(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> tuple[Any, ...] | None:
     """The op's call signature, outputs included (data-dependent shapes such as a boolean
-    mask's): everything a translator reads. None when an argument has no hashable form."""
-    try:
-        key = (info.native, _part(args), _part(out))
-        if kwargs:
-            key += tuple((name, _part(value)) for name, value in kwargs.items())
-        hash(key)  # NaN floats hash fine; SymInt shapes may not
-    except TypeError:
+    mask's): everything a translator reads. None when an argument has no flat encoding."""
+    parts: list[Any] = [info.native, len(args)]
+    for value in args:
+        if not _encode(parts, value, False):
+            return None
+    for name, value in kwargs.items():
+        parts.append(name)
+        if not _encode(parts, value, False):
+            return None
+    parts.append(None)  # outputs follow
+    if not _encode(parts, out, False):
         return None
-    return key
+    return tuple(parts)
 
 
 def _flat_tensors(values: Any) -> list[torch.Tensor]:
