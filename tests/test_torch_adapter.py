@@ -239,3 +239,31 @@ def test_a_failing_forward_names_the_model_and_cause():
 def test_not_a_model():
     with pytest.raises(ProfilingError, match="cannot profile a int"):
         flopmagic.profile(3)
+
+
+def test_ops_repeated_with_one_signature_are_priced_as_each_call_ran():
+    """Specs are reused per call signature (inputs, outputs, scalar arguments): a boolean
+    mask of the same shape selecting a different number of elements, and the same op with
+    another scalar, must still be counted from what each call did."""
+
+    class Repeats(torch.nn.Module):
+        def forward(self, x):
+            a = x[x > 0.5].sum()  # 2 selected -> sum of 2 elements
+            b = x[x > -1.0].sum()  # 8 selected -> sum of 8 elements
+            c = x.sum(0).sum() + x.sum(1).sum()  # (2, 4) -> (4,) -> () and (2, 4) -> (2,) -> ()
+            return a + b + c
+
+    x = torch.tensor([[0.0, 0.9, 0.1, 0.2], [0.3, 0.6, 0.0, 0.1]])
+    profile = flopmagic.profile(Repeats(), x)
+    sums = [r for r in profile.records if r.op == "sum" or r.native.startswith("aten.sum")]
+    shapes = sorted((tuple(r.inputs[0]), tuple(r.outputs[0]) if r.outputs else ()) for r in sums)
+    # a: (2,) -> (), b: (8,) -> (), x.sum(0): (2, 4) -> (4,), x.sum(1): (2, 4) -> (2,)
+    assert ((2,), ()) in shapes and ((8,), ()) in shapes
+    assert ((2, 4), (4,)) in shapes and ((2, 4), (2,)) in shapes
+    # the two mask selections: same input shapes, outputs of 2 and 8 elements
+    selected = sorted(tuple(r.outputs[0]) for r in profile.records if r.native.startswith("aten.index."))
+    assert selected == [(2,), (8,)]
+    again = flopmagic.profile(Repeats(), x)
+    assert [(r.macs, r.flops, r.inputs, r.outputs) for r in again.records] == [
+        (r.macs, r.flops, r.inputs, r.outputs) for r in profile.records
+    ]

@@ -171,3 +171,34 @@ def test_fvcore_and_flop_counter_backends_leave_the_model_unchanged():
     flopmagic.profile(model, input_shape=(1, 3, 8, 8), backend="fvcore")
     flopmagic.profile(model, input_shape=(1, 3, 8, 8), backend="torch", training=True)
     _assert_same(before, _snapshot(model))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("fail", [False, True])
+def test_profiling_keeps_the_collector_out_of_the_forward_and_restores_its_setting(enabled, fail):
+    """The cyclic collector is off during the profiled forward (no full collection lands
+    inside it) and afterwards exactly as the user left it, on the error path too."""
+    import gc
+
+    seen: list[bool] = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(gc.isenabled())
+            if fail:
+                raise ValueError("boom")
+            return x * 2
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        if fail:
+            with pytest.raises(ProfilingError):
+                flopmagic.profile(Probe(), torch.ones(4))
+        else:
+            # x * 2 on 4 elements: 4 multiplies = 4 FLOPs
+            assert flopmagic.profile(Probe(), torch.ones(4)).flops == 4
+        assert seen == [False]
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

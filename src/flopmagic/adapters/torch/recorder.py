@@ -157,6 +157,50 @@ def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> di
     return bound
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_SCALARS = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout})
+_SEQUENCES = (list, tuple)
+
+
+def _encode(parts: list[Any], value: Any, nested: bool) -> bool:
+    """Append a flat, unambiguous encoding of one argument: a plain tensor by shape and
+    dtype (translators read shapes only; dtype decides floating), a scalar by its type
+    and value (1, 1.0 and True hash alike but may translate apart), a list or tuple by
+    its type, length and items (one level). False: no such encoding (a tensor subclass
+    may hold symbolic sizes; other objects), the call is not cached."""
+    kind = type(value)
+    if kind in _PLAIN:
+        parts += (torch.Tensor, value.shape, value.dtype)
+        return True
+    if kind in _SCALARS:
+        parts += (kind, value)
+        return True
+    if kind in _SEQUENCES and not nested:
+        parts += (kind, len(value))
+        for item in value:  # noqa: SIM110 (a loop: no generator per call on the hot path)
+            if not _encode(parts, item, True):
+                return False
+        return True
+    return False
+
+
+def _signature(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> tuple[Any, ...] | None:
+    """The op's call signature, outputs included (data-dependent shapes such as a boolean
+    mask's): everything a translator reads. None when an argument has no flat encoding."""
+    parts: list[Any] = [info.native, len(args)]
+    for value in args:
+        if not _encode(parts, value, False):
+            return None
+    for name, value in kwargs.items():
+        parts.append(name)
+        if not _encode(parts, value, False):
+            return None
+    parts.append(None)  # outputs follow
+    if not _encode(parts, out, False):
+        return None
+    return tuple(parts)
+
+
 def _flat_tensors(values: Any) -> list[torch.Tensor]:
     found: list[torch.Tensor] = []
     for value in values:
@@ -272,6 +316,7 @@ class Recorder:
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
         self.silenced = False
+        self._specs: dict[tuple[Any, ...], tuple[OpSpec | None, str]] = {}
         # > 0 while a recorder started later on the same thread is active (nested profile)
         self.suspended = 0
 
@@ -472,10 +517,20 @@ class Recorder:
         spec: OpSpec | None = None
         note = ""
         if info.translator is not None:
-            try:
-                spec = info.translator(_bind(info, args, kwargs), out)
-            except Exception as error:  # report the op instead of guessing its cost
-                note = f"could not read its arguments ({type(error).__name__}: {error})"
+            # Translators read shapes and arguments only: an op called again with the same
+            # signature (inputs, outputs, scalars) gets the same spec object, which the
+            # pricing step then prices once (its cache keys on the spec's identity).
+            key = _signature(info, args, kwargs, out)
+            cached = self._specs.get(key) if key is not None else None
+            if cached is not None:
+                spec, note = cached
+            else:
+                try:
+                    spec = info.translator(_bind(info, args, kwargs), out)
+                except Exception as error:  # report the op instead of guessing its cost
+                    note = f"could not read its arguments ({type(error).__name__}: {error})"
+                if key is not None:
+                    self._specs[key] = (spec, note)
         tensors_in = _flat_tensors(args)
         if kwargs:
             tensors_in += _flat_tensors(kwargs.values())
