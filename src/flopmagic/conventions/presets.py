@@ -194,12 +194,25 @@ register_convention(
 # -- fvcore FlopCountAnalysis -----------------------------------------------------------
 
 
+def _written_mean(record: OpRecord) -> bool:
+    """A global average pool that the user wrote as ``x.mean((2, 3), keepdim=True)``.
+
+    ``adaptive_avg_pool2d(x, 1)`` reaches dispatch as ``aten.mean`` over dims ``(-1, -2)``
+    (its C++ body); any other spelling of the dims is a ``Tensor.mean`` call. fvcore prices
+    ``aten::mean`` as 0 (not in its handles) and ptflops does not patch ``Tensor.mean``.
+    """
+    dims = record.attrs.get("dims")
+    return record.op == "adaptive_avg_pool" and isinstance(dims, tuple) and dims != (-1, -2)
+
+
 def _affine(record: OpRecord) -> bool:
     return record.spec.flag("affine") or record.spec.flag("weight")
 
 
 def _fvcore(record: OpRecord) -> Cost:
     op = record.op
+    if _written_mean(record):
+        return Cost()
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
         return _mac_units(canonical(record).macs)
     if op == "batch_norm":
@@ -211,11 +224,15 @@ def _fvcore(record: OpRecord) -> Cost:
     if op in ("layer_norm", "group_norm", "instance_norm"):
         return _mac_units(_x(record) * (5 if _affine(record) else 4))
     if op == "resize" and len(record.outputs[0]) == 4:
+        # fvcore's handles are aten::upsample_nearest2d and aten::upsample_bilinear2d only:
+        # nearest-exact and the antialiased kernels are unsupported ops (0).
         mode = str(record.spec.attr("mode"))
-        if mode.startswith("nearest"):
+        if mode == "nearest":
             return _mac_units(_y(record))
-        if mode == "bilinear":
+        if mode == "bilinear" and not record.spec.flag("antialias"):
             return _mac_units(4 * _y(record))
+    if op == "grid_sample":
+        return _mac_units(4 * _y(record))  # aten::grid_sampler: elementwise_flop_counter(0, 4)
     adaptive_pool = op == "adaptive_avg_pool" or (op == "mean" and record.module_type == "AdaptiveAvgPool2d")
     if adaptive_pool and len(record.inputs[0]) == 4:
         return _mac_units(_x(record))  # elementwise_flop_counter(1, 0): numel(input)
@@ -359,6 +376,8 @@ def _ptflops_mha(record: OpRecord) -> int:
 def _ptflops(record: OpRecord) -> Cost:
     module = record.module_type
     op = record.op
+    if _written_mean(record):
+        return Cost()
     cost = canonical(record)
     if (module in _CONV_MODULES and op == "conv") or (module in _CONV_T_MODULES and op == "conv_transpose"):
         return _mac_units(cost.macs + cost.bias_flops)  # bias: one per output element
