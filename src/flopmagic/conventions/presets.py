@@ -159,6 +159,12 @@ def _packet(native: str) -> str:
 
 
 def _flop_counter_mode(record: OpRecord) -> Cost:
+    if _packet(record.native) == "aten.scaled_dot_product_attention" and record.op == "attention":
+        # The one record the meta-device recorder makes for F.scaled_dot_product_attention.
+        # On meta, PyTorch runs the math decomposition, so FlopCounterMode sees its two
+        # bmm's: Q K^T and P V over (B * Hq) x Sq x Sk, at any mask, causality or dropout.
+        q, k, v = record.inputs[0], record.inputs[1], record.inputs[2]
+        return _mac_units(numel(q[:-1]) * k[-2] * (q[-1] + v[-1]))
     if record.native.startswith("aten."):
         counted = _packet(record.native) in FLOP_COUNTER_MODE_OPS
     else:
@@ -171,6 +177,11 @@ def _flop_counter_mode(record: OpRecord) -> Cost:
         # FlopCounterMode prices grad_weight as Cin * Cout (groups ignored): groups x the forward.
         forward = price(record.spec.with_attrs(grad_input=False, grad_bias=False)).macs
         macs += forward * (groups - 1)
+    if record.op == "attention_backward":
+        # sdpa_backward_flop_count recomputes the scores QK^T: a fifth matmul,
+        # (B * Hq) x Sq x Dq x Sk MACs, over the full score matrix (no causal saving).
+        q, k = record.inputs[1], record.inputs[2]
+        macs += numel(q[:-1]) * q[-1] * k[-2]
     return _mac_units(macs)
 
 

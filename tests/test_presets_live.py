@@ -1,0 +1,156 @@
+"""Presets equal to their tools, each peer computed live in the same test.
+
+Covers the preset differences of issue 17: FlopCounterMode's fused SDPA backward (five
+matmuls) and meta-device SDPA, fvcore/ptflops on a written ``x.mean((2, 3), keepdim=True)``,
+fvcore on nearest-exact and antialiased interpolation, and ``aten.grid_sampler_2d``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+
+import flopmagic  # noqa: E402
+from flopmagic.conventions import get_convention  # noqa: E402
+from flopmagic.formulas import OpSpec, price  # noqa: E402
+from flopmagic.schema import OpRecord  # noqa: E402
+
+
+def _fvcore(model: Any, inputs: tuple[Any, ...]) -> int:
+    fvcore_nn = pytest.importorskip("fvcore.nn")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = fvcore_nn.FlopCountAnalysis(model, inputs)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return int(analysis.total())
+
+
+def _ptflops(model: Any, shape: tuple[int, ...]) -> int:
+    ptflops = pytest.importorskip("ptflops")
+    macs, _ = ptflops.get_model_complexity_info(
+        model, shape, as_strings=False, print_per_layer_stat=False, backend="pytorch"
+    )
+    return int(macs)
+
+
+class _SqueezeExcite(nn.Module):  # type: ignore[misc]
+    """timm's SEModule: the squeeze is a written ``x.mean((2, 3), keepdim=True)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x: Any) -> Any:
+        return x * self.fc(x.mean((2, 3), keepdim=True)).sigmoid()
+
+
+class _Pools(nn.Module):  # type: ignore[misc]
+    """A written mean, the pooling module and the pooling functional side by side."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.se = _SqueezeExcite()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: Any) -> Any:
+        x = self.se(self.conv(x))
+        return self.pool(x) + F.adaptive_avg_pool2d(x, 1)
+
+
+def test_written_mean_is_not_pooling_under_fvcore_and_ptflops() -> None:
+    model, x = _Pools().eval(), torch.randn(1, 3, 16, 16)
+    assert flopmagic.profile(model, (x,), convention="fvcore").macs == _fvcore(model, (x,))
+    assert flopmagic.profile(model, (x,), convention="ptflops").macs == _ptflops(model, (3, 16, 16))
+    # the default convention still prices the written mean as global average pooling:
+    # numel(input) = 8 * 14 * 14 = 1568 FLOPs, like the module and the functional
+    pools = [r for r in flopmagic.profile(model, (x,)).records if r.op == "adaptive_avg_pool"]
+    assert [r.flops for r in pools] == [1568, 1568, 1568]
+
+
+class _Resizes(nn.Module):  # type: ignore[misc]
+    def forward(self, x: Any) -> Any:
+        return (
+            F.interpolate(x, scale_factor=2, mode="nearest-exact")
+            + F.interpolate(x, scale_factor=2, mode="bilinear", antialias=True)
+            + F.interpolate(x, scale_factor=2, mode="nearest")
+            + F.interpolate(x, scale_factor=2, mode="bilinear")
+        )
+
+
+def test_fvcore_prices_only_nearest2d_and_bilinear2d() -> None:
+    model, x = _Resizes(), torch.randn(1, 4, 8, 8)
+    profile = flopmagic.profile(model, (x,), convention="fvcore")
+    assert profile.macs == _fvcore(model, (x,))
+    # output numel 4 * 16 * 16 = 1024: nearest 1 each, bilinear 4 each, the others 0
+    assert profile.macs == 1024 + 4 * 1024
+
+
+class _GridSample(nn.Module):  # type: ignore[misc]
+    def forward(self, x: Any, grid: Any) -> Any:
+        return F.grid_sample(x, grid, align_corners=False)
+
+
+def test_grid_sampler_priced_and_fvcore_four_per_output() -> None:
+    model = _GridSample()
+    inputs = (torch.randn(1, 4, 8, 8), torch.rand(1, 5, 6, 2) * 2 - 1)
+    default = flopmagic.profile(model, inputs)
+    (record,) = [r for r in default.records if r.op == "grid_sample"]
+    assert record.method == "formula"
+    # output [1, 4, 5, 6] = 120 elements; bilinear: 3 lerps of 3 FLOPs = 9 each
+    assert default.flops == 120 * 9
+    # fvcore/nn/flop_count.py: "aten::grid_sampler": elementwise_flop_counter(0, 4)
+    assert flopmagic.profile(model, inputs, convention="fvcore").macs == _fvcore(model, inputs) == 4 * 120
+    # 3-D: [N, C, D, H, W] sampled at a [N, 2, 3, 4, 3] grid: 1*2*2*3*4 = 48 outputs, 7 lerps
+    spec = OpSpec("grid_sample", ((1, 2, 4, 4, 4), (1, 2, 3, 4, 3)), ((1, 2, 2, 3, 4),), {"mode": "bilinear"})
+    assert price(spec).flops == 48 * 21
+    assert price(spec.with_attrs(mode="nearest")).flops == 0
+
+
+def test_torch_preset_fused_sdpa_backward_recomputes_scores() -> None:
+    flop_counter = pytest.importorskip("torch.utils.flop_counter")
+    grad_out, q, k, v = (2, 4, 64, 32), (2, 4, 64, 32), (2, 4, 128, 32), (2, 4, 128, 32)
+    for native in (
+        "aten._scaled_dot_product_efficient_attention_backward.default",
+        "aten._scaled_dot_product_flash_attention_backward.default",
+    ):
+        record = OpRecord(
+            name="sdpa_bw",
+            op="attention_backward",
+            native=native,
+            scope="",
+            macs=0,
+            flops=0,
+            method="formula",
+            inputs=(grad_out, q, k, v),
+            phase="backward",
+        )
+        expected = flop_counter.sdpa_backward_flop_count(grad_out, q, k, v)
+        assert get_convention("torch").price(record).flops == expected
+
+
+class _Attention(nn.Module):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(32, 32)
+
+    def forward(self, x: Any) -> Any:
+        q = self.proj(x)
+        return F.scaled_dot_product_attention(q, q, q)
+
+
+def test_torch_preset_meta_training_sdpa_equals_flop_counter_mode() -> None:
+    flop_counter = pytest.importorskip("torch.utils.flop_counter")
+    shape = (2, 4, 64, 32)
+    model = _Attention().to("meta")
+    with flop_counter.FlopCounterMode(display=False) as mode:
+        model(torch.randn(*shape, device="meta")).sum().backward()
+    profile = flopmagic.profile(_Attention(), input_shape=shape, device="meta", training=True, convention="torch")
+    assert profile.flops == mode.get_total_flops()
