@@ -154,3 +154,18 @@ def test_torch_preset_meta_training_sdpa_equals_flop_counter_mode() -> None:
         model(torch.randn(*shape, device="meta")).sum().backward()
     profile = flopmagic.profile(_Attention(), input_shape=shape, device="meta", training=True, convention="torch")
     assert profile.flops == mode.get_total_flops()
+
+
+class _DropoutAttention(nn.Module):  # type: ignore[misc]
+    def forward(self, q: Any, k: Any, v: Any) -> Any:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.1)
+
+
+def test_fvcore_preset_documented_difference_on_sdpa_math_fallback() -> None:
+    # docs/conventions.md: with dropout CPU SDPA runs its decomposed math path; fvcore sees one
+    # unsupported op (0), the recorder sees the two bmm's and the preset prices them.
+    model = _DropoutAttention()
+    inputs = tuple(torch.randn(2, 4, 64, 32) for _ in range(3))
+    assert _fvcore(model, inputs) == 0
+    # Q K^T and P V: 2 x (2 * 4) x 64 x 64 x 32 = 2,097,152 MACs
+    assert flopmagic.profile(model, inputs, convention="fvcore").macs == 2 * 8 * 64 * 64 * 32

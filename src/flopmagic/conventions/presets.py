@@ -194,7 +194,9 @@ register_convention(
         description=(
             "2 FLOPs per MAC of matmul, convolution and the SDPA kernels it knows; nothing "
             "else (no bias, norms, activations, pooling). Ops without a formula count 0, "
-            "including the CPU flash-attention kernel and nn.MultiheadAttention's fast path."
+            "including the CPU flash-attention kernel and nn.MultiheadAttention's fast path. "
+            "The fused SDPA backward is 5 matmuls (it recomputes Q K^T); on the meta device "
+            "SDPA is the math path's two bmm's."
         ),
         source="torch/utils/flop_counter.py (flop_registry, mm_flop = m*n*2*k)",
         rule=_flop_counter_mode,
@@ -259,8 +261,10 @@ register_convention(
         description=(
             "MACs under the name 'flops' ('one fused multiply-add as one flop'): convolution, "
             "matmul, linear and einsum without bias; batch norm numel x 2 (eval, affine), "
-            "layer/group norm numel x 5, adaptive average pooling numel(input), 2-D "
-            "upsampling; activations, elementwise, max pooling and attention kernels count 0."
+            "layer/group norm numel x 5, adaptive average pooling numel(input) (a written "
+            "x.mean((2, 3), keepdim=True) is aten::mean: 0), upsample_nearest2d 1 and "
+            "upsample_bilinear2d 4 per output (nearest-exact and antialiased: 0), grid_sampler 4 "
+            "per output; activations, elementwise, max pooling and attention kernels count 0."
         ),
         source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
         rule=_fvcore,
@@ -425,7 +429,8 @@ register_convention(
             "numel(input) (x 2 if affine); activation modules numel(output) and pooling modules "
             "numel(input), each counted again by the patched functional they call (F.relu, "
             "F.max_pool2d, ...); functional relu/gelu/silu/softmax/pooling/interpolate numel; "
-            "nn.MultiheadAttention by its own hook. torch.add/torch.mul/torch.matmul calls, which "
+            "nn.MultiheadAttention by its own hook; Tensor.mean is not patched (0). "
+            "torch.add/torch.mul/torch.matmul calls, which "
             "ptflops also counts, cannot be told apart from operators here and count 0."
         ),
         source="ptflops/pytorch_ops.py MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py patch_functional",
