@@ -169,3 +169,39 @@ def test_fvcore_preset_documented_difference_on_sdpa_math_fallback() -> None:
     assert _fvcore(model, inputs) == 0
     # Q K^T and P V: 2 x (2 * 4) x 64 x 64 x 32 = 2,097,152 MACs
     assert flopmagic.profile(model, inputs, convention="fvcore").macs == 2 * 8 * 64 * 64 * 32
+
+
+# A small zoo (64x64 inputs keep it quick): timm models with squeeze-excite written as
+# x.mean((2, 3), keepdim=True), and torchvision models; the bigger zoo is in the benchmark.
+_ZOO = [
+    ("timm", "seresnet18"),
+    ("timm", "efficientnet_b0"),
+    ("torchvision", "resnet18"),
+    ("torchvision", "mobilenet_v2"),
+]
+
+
+def _zoo_model(source: str, name: str) -> Any:
+    if source == "timm":
+        timm = pytest.importorskip("timm")
+        return timm.create_model(name, pretrained=False).eval()
+    models = pytest.importorskip("torchvision.models")
+    return getattr(models, name)(weights=None).eval()
+
+
+@pytest.mark.parametrize(("source", "name"), _ZOO, ids=[n for _, n in _ZOO])
+def test_presets_equal_their_tools_on_the_zoo(source: str, name: str) -> None:
+    import copy
+
+    flop_counter = pytest.importorskip("torch.utils.flop_counter")
+    thop = pytest.importorskip("thop")
+    model = _zoo_model(source, name)
+    x = torch.randn(1, 3, 64, 64)
+    profile = flopmagic.profile(model, (x,))
+    with flop_counter.FlopCounterMode(display=False) as mode, torch.no_grad():
+        model(x)
+    assert profile.under("torch").flops == mode.get_total_flops()
+    assert profile.under("fvcore").macs == _fvcore(model, (x,))
+    assert profile.under("ptflops").macs == _ptflops(copy.deepcopy(model), (3, 64, 64))
+    thop_macs, _ = thop.profile(copy.deepcopy(model), inputs=(x,), verbose=False)
+    assert profile.under("thop").macs == int(thop_macs)
