@@ -205,3 +205,12 @@ def test_presets_equal_their_tools_on_the_zoo(source: str, name: str) -> None:
     assert profile.under("ptflops").macs == _ptflops(copy.deepcopy(model), (3, 64, 64))
     thop_macs, _ = thop.profile(copy.deepcopy(model), inputs=(x,), verbose=False)
     assert profile.under("thop").macs == int(thop_macs)
+
+
+def test_ptflops_preset_documented_difference_on_linear_subclass() -> None:
+    # docs/conventions.md: ptflops hooks by exact module type; timm.layers.Linear is a subclass
+    model = _zoo_model("timm", "mobilenetv3_small_100")
+    x = torch.randn(1, 3, 64, 64)
+    preset = flopmagic.profile(model, (x,)).under("ptflops").macs
+    # the classifier: 1024 x 1000 MACs + 1000 bias
+    assert preset - _ptflops(model, (3, 64, 64)) == 1024 * 1000 + 1000
