@@ -1039,6 +1039,83 @@ def report(results: dict[str, Any], seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- presets against their tools (issue 17 item 4): agreement counts on a model zoo ----------
+
+PRESET_ZOO = (
+    ("torchvision", "resnet18"),
+    ("torchvision", "mobilenet_v2"),
+    ("torchvision", "resnet50"),
+    ("timm", "seresnet50"),
+    ("timm", "efficientnet_b0"),
+    ("timm", "mobilenetv3_small_100"),
+)
+
+
+def _preset_peers(model: Any, x: Any) -> dict[str, int]:
+    """Each peer's own total (its own unit), computed live."""
+    import copy
+
+    import thop
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+    from ptflops import get_model_complexity_info
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as mode, torch.no_grad():
+        model(x)
+    analysis = FlopCountAnalysis(model, (x,))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    pt_macs, _ = get_model_complexity_info(
+        copy.deepcopy(model), tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, backend="pytorch"
+    )
+    thop_macs, _ = thop.profile(copy.deepcopy(model), inputs=(x,), verbose=False)
+    return {
+        "torch": int(mode.get_total_flops()),
+        "fvcore": int(analysis.total()),
+        "ptflops": int(pt_macs),
+        "thop": int(thop_macs),
+    }
+
+
+def presets_section(size: int = 64) -> list[str]:
+    """Markdown table: per preset, how many zoo models equal the tool's own total."""
+    import warnings
+
+    import torch
+
+    import flopmagic
+
+    warnings.filterwarnings("ignore")
+    equal: dict[str, list[str]] = {}
+    differ: dict[str, list[str]] = {}
+    for source, name in PRESET_ZOO:
+        if source == "timm":
+            import timm
+
+            model = timm.create_model(name, pretrained=False).eval()
+        else:
+            import torchvision.models as tvm
+
+            model = getattr(tvm, name)(weights=None).eval()
+        x = torch.randn(1, 3, size, size)
+        profile = flopmagic.profile(model, (x,))
+        for preset, peer in _preset_peers(model, x).items():
+            mine = profile.under(preset)
+            ours = mine.flops if preset == "torch" else mine.macs
+            (equal if ours == peer else differ).setdefault(preset, []).append(
+                name if ours == peer else f"{name} ({ours:,} vs {peer:,})"
+            )
+    lines = [
+        "| preset | N models | equal | differing (ours vs tool) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for preset in ("torch", "fvcore", "ptflops", "thop"):
+        n_equal = len(equal.get(preset, []))
+        lines.append(f"| `{preset}` | {len(PRESET_ZOO)} | {n_equal} | {'; '.join(differ.get(preset, [])) or '-'} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
@@ -1066,7 +1143,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run only the counting-overhead section (flopmagic vs floor vs FlopCounterMode vs fvcore) and "
         "write its table into --out",
     )
+    parser.add_argument("--presets", action="store_true", help="print only the preset-agreement table")
     args = parser.parse_args(argv)
+    if args.presets:
+        print("\n".join(presets_section()))
+        return 0
     if args.worker:
         run_worker(*args.worker, repeats=args.repeats)
         return 0

@@ -105,6 +105,10 @@ CASES = [
     (spec("resize", [(1, 1, 2, 2)], [(1, 1, 4, 4)], mode="nearest"), 0, 0),
     (spec("resize", [(1, 1, 2, 2)], [(1, 1, 4, 4)], mode="bilinear"), 0, 144),
     (spec("resize", [(1, 1, 2, 2)], [(1, 1, 4, 4)], mode="bicubic"), 0, 560),
+    # grid_sample: output [1, 1, 4, 4] = 16 elements; bilinear 9, bicubic 35, nearest 0 each
+    (spec("grid_sample", [(1, 1, 2, 2), (1, 4, 4, 2)], [(1, 1, 4, 4)], mode="bilinear"), 0, 144),
+    (spec("grid_sample", [(1, 1, 2, 2), (1, 4, 4, 2)], [(1, 1, 4, 4)], mode="bicubic"), 0, 560),
+    (spec("grid_sample", [(1, 1, 2, 2), (1, 4, 4, 2)], [(1, 1, 4, 4)], mode="nearest"), 0, 0),
     # embedding lookup: a copy
     (spec("embedding", [(1, 5), (100, 8)], [(1, 5, 8)]), 0, 0),
     # embedding bag sum: 6 indices into 2 bags of width 4: 24 gathered - 8 outputs = 16 adds

@@ -159,6 +159,12 @@ def _packet(native: str) -> str:
 
 
 def _flop_counter_mode(record: OpRecord) -> Cost:
+    if _packet(record.native) == "aten.scaled_dot_product_attention" and record.op == "attention":
+        # The one record the meta-device recorder makes for F.scaled_dot_product_attention.
+        # On meta, PyTorch runs the math decomposition, so FlopCounterMode sees its two
+        # bmm's: Q K^T and P V over (B * Hq) x Sq x Sk, at any mask, causality or dropout.
+        q, k, v = record.inputs[0], record.inputs[1], record.inputs[2]
+        return _mac_units(numel(q[:-1]) * k[-2] * (q[-1] + v[-1]))
     if record.native.startswith("aten."):
         counted = _packet(record.native) in FLOP_COUNTER_MODE_OPS
     else:
@@ -171,6 +177,11 @@ def _flop_counter_mode(record: OpRecord) -> Cost:
         # FlopCounterMode prices grad_weight as Cin * Cout (groups ignored): groups x the forward.
         forward = price(record.spec.with_attrs(grad_input=False, grad_bias=False)).macs
         macs += forward * (groups - 1)
+    if record.op == "attention_backward":
+        # sdpa_backward_flop_count recomputes the scores QK^T: a fifth matmul,
+        # (B * Hq) x Sq x Dq x Sk MACs, over the full score matrix (no causal saving).
+        q, k = record.inputs[1], record.inputs[2]
+        macs += numel(q[:-1]) * q[-1] * k[-2]
     return _mac_units(macs)
 
 
@@ -183,7 +194,9 @@ register_convention(
         description=(
             "2 FLOPs per MAC of matmul, convolution and the SDPA kernels it knows; nothing "
             "else (no bias, norms, activations, pooling). Ops without a formula count 0, "
-            "including the CPU flash-attention kernel and nn.MultiheadAttention's fast path."
+            "including the CPU flash-attention kernel and nn.MultiheadAttention's fast path. "
+            "The fused SDPA backward is 5 matmuls (it recomputes Q K^T); on the meta device "
+            "SDPA is the math path's two bmm's."
         ),
         source="torch/utils/flop_counter.py (flop_registry, mm_flop = m*n*2*k)",
         rule=_flop_counter_mode,
@@ -194,12 +207,25 @@ register_convention(
 # -- fvcore FlopCountAnalysis -----------------------------------------------------------
 
 
+def _written_mean(record: OpRecord) -> bool:
+    """A global average pool that the user wrote as ``x.mean((2, 3), keepdim=True)``.
+
+    ``adaptive_avg_pool2d(x, 1)`` reaches dispatch as ``aten.mean`` over dims ``(-1, -2)``
+    (its C++ body); any other spelling of the dims is a ``Tensor.mean`` call. fvcore prices
+    ``aten::mean`` as 0 (not in its handles) and ptflops does not patch ``Tensor.mean``.
+    """
+    dims = record.attrs.get("dims")
+    return record.op == "adaptive_avg_pool" and isinstance(dims, tuple) and dims != (-1, -2)
+
+
 def _affine(record: OpRecord) -> bool:
     return record.spec.flag("affine") or record.spec.flag("weight")
 
 
 def _fvcore(record: OpRecord) -> Cost:
     op = record.op
+    if _written_mean(record):
+        return Cost()
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
         return _mac_units(canonical(record).macs)
     if op == "batch_norm":
@@ -211,11 +237,15 @@ def _fvcore(record: OpRecord) -> Cost:
     if op in ("layer_norm", "group_norm", "instance_norm"):
         return _mac_units(_x(record) * (5 if _affine(record) else 4))
     if op == "resize" and len(record.outputs[0]) == 4:
+        # fvcore's handles are aten::upsample_nearest2d and aten::upsample_bilinear2d only:
+        # nearest-exact and the antialiased kernels are unsupported ops (0).
         mode = str(record.spec.attr("mode"))
-        if mode.startswith("nearest"):
+        if mode == "nearest":
             return _mac_units(_y(record))
-        if mode == "bilinear":
+        if mode == "bilinear" and not record.spec.flag("antialias"):
             return _mac_units(4 * _y(record))
+    if op == "grid_sample":
+        return _mac_units(4 * _y(record))  # aten::grid_sampler: elementwise_flop_counter(0, 4)
     adaptive_pool = op == "adaptive_avg_pool" or (op == "mean" and record.module_type == "AdaptiveAvgPool2d")
     if adaptive_pool and len(record.inputs[0]) == 4:
         return _mac_units(_x(record))  # elementwise_flop_counter(1, 0): numel(input)
@@ -231,8 +261,10 @@ register_convention(
         description=(
             "MACs under the name 'flops' ('one fused multiply-add as one flop'): convolution, "
             "matmul, linear and einsum without bias; batch norm numel x 2 (eval, affine), "
-            "layer/group norm numel x 5, adaptive average pooling numel(input), 2-D "
-            "upsampling; activations, elementwise, max pooling and attention kernels count 0."
+            "layer/group norm numel x 5, adaptive average pooling numel(input) (a written "
+            "x.mean((2, 3), keepdim=True) is aten::mean: 0), upsample_nearest2d 1 and "
+            "upsample_bilinear2d 4 per output (nearest-exact and antialiased: 0), grid_sampler 4 "
+            "per output; activations, elementwise, max pooling and attention kernels count 0."
         ),
         source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
         rule=_fvcore,
@@ -359,6 +391,8 @@ def _ptflops_mha(record: OpRecord) -> int:
 def _ptflops(record: OpRecord) -> Cost:
     module = record.module_type
     op = record.op
+    if _written_mean(record):
+        return Cost()
     cost = canonical(record)
     if (module in _CONV_MODULES and op == "conv") or (module in _CONV_T_MODULES and op == "conv_transpose"):
         return _mac_units(cost.macs + cost.bias_flops)  # bias: one per output element
@@ -395,7 +429,8 @@ register_convention(
             "numel(input) (x 2 if affine); activation modules numel(output) and pooling modules "
             "numel(input), each counted again by the patched functional they call (F.relu, "
             "F.max_pool2d, ...); functional relu/gelu/silu/softmax/pooling/interpolate numel; "
-            "nn.MultiheadAttention by its own hook. torch.add/torch.mul/torch.matmul calls, which "
+            "nn.MultiheadAttention by its own hook; Tensor.mean is not patched (0). "
+            "torch.add/torch.mul/torch.matmul calls, which "
             "ptflops also counts, cannot be told apart from operators here and count 0."
         ),
         source="ptflops/pytorch_ops.py MODULES_MAPPING, FUNCTIONAL_MAPPING; ptflops/pytorch_engine.py patch_functional",

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ...formulas import AttrValue, OpSpec, Shape
+from ...formulas.resize import GRID_SAMPLE_MODES
 from .._table import TranslationTable
 
 __all__ = ["FUNCTIONS", "TABLE", "Bound", "Translator", "lookup", "shape_of"]
@@ -385,12 +386,18 @@ for _name, _op in _REDUCE.items():
 @translates("aten.mean")
 def _mean(a: Bound, out: Any) -> OpSpec:
     """A mean over H and W keeping dims is global average pooling: that is what
-    ``F.adaptive_avg_pool2d(x, 1)`` decomposes to before dispatch."""
+    ``F.adaptive_avg_pool2d(x, 1)`` decomposes to before dispatch.
+
+    The ``dims`` attribute keeps the dims as written: ``adaptive_avg_pool2d`` calls
+    ``mean({-1, -2}, keepdim)``, so ``(-1, -2)`` is the pooling call and anything else
+    (``x.mean((2, 3), keepdim=True)`` in timm's SE blocks) a mean the user wrote, which
+    tools that price only the pooling op (fvcore, ptflops) count as 0.
+    """
     x = shape_of(a["self"])
     dims = a.get("dim")
     spatial = {len(x) - 2, len(x) - 1, -1, -2}
     if len(x) == 4 and a.get("keepdim") and isinstance(dims, (list, tuple)) and len(dims) == 2 and set(dims) <= spatial:
-        return OpSpec("adaptive_avg_pool", (x,), (_out(out),))
+        return OpSpec("adaptive_avg_pool", (x,), (_out(out),), {"dims": tuple(int(d) for d in dims)})
     return _reduce("mean")(a, out)
 
 
@@ -744,9 +751,9 @@ _RESIZE = {
     "upsample_nearest1d": "nearest",
     "upsample_nearest2d": "nearest",
     "upsample_nearest3d": "nearest",
-    "_upsample_nearest_exact1d": "nearest",
-    "_upsample_nearest_exact2d": "nearest",
-    "_upsample_nearest_exact3d": "nearest",
+    "_upsample_nearest_exact1d": "nearest-exact",
+    "_upsample_nearest_exact2d": "nearest-exact",
+    "_upsample_nearest_exact3d": "nearest-exact",
     "upsample_linear1d": "linear",
     "upsample_bilinear2d": "bilinear",
     "_upsample_bilinear2d_aa": "bilinear",
@@ -756,15 +763,25 @@ _RESIZE = {
 }
 
 
-def _resize(mode: str) -> Translator:
+def _resize(mode: str, antialias: bool) -> Translator:
+    # ``antialias`` is kept so presets can tell the _aa kernels apart (fvcore has no handle for them).
+    attrs: dict[str, Any] = {"mode": mode, "antialias": True} if antialias else {"mode": mode}
+
     def translate(a: Bound, out: Any) -> OpSpec:
-        return OpSpec("resize", (shape_of(a["input"] if "input" in a else a["self"]),), (_out(out),), {"mode": mode})
+        return OpSpec("resize", (shape_of(a["input"] if "input" in a else a["self"]),), (_out(out),), dict(attrs))
 
     return translate
 
 
 for _name, _mode in _RESIZE.items():
-    _register(f"aten.{_name}", _resize(_mode))
+    _register(f"aten.{_name}", _resize(_mode, _name.endswith("_aa")))
+
+
+@translates("aten.grid_sampler_2d", "aten.grid_sampler_3d")
+def _grid_sampler(a: Bound, out: Any) -> OpSpec:
+    """``F.grid_sample``: interpolation_mode 0 bilinear, 1 nearest, 2 bicubic."""
+    mode = GRID_SAMPLE_MODES.get(_int_or(a.get("interpolation_mode"), 0), "bilinear")
+    return OpSpec("grid_sample", (shape_of(a["input"]), shape_of(a["grid"])), (_out(out),), {"mode": mode})
 
 
 # -- embedding and recurrent ----------------------------------------------------------------
