@@ -420,3 +420,41 @@ fit_model.fit(np.zeros((6, 8), np.float32), np.zeros((6, 2), np.float32), epochs
     assert profile.model == "fit_model" and profile.macs == 8 * 4 + 4 * 2  # one sample's forward: 40 MACs
     assert "fit on 6 samples: counted per sample (batch 1)" in profile.notes
     assert {r.key: r.output_shapes for r in profile.by_layer()}["d1"] == ((1, 4),)
+
+
+def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
+    """A cell that calls a transformers model's ``generate``: one Generation (prefill +
+    decode steps, traced from that very call) instead of N unrelated forwards."""
+    transformers = pytest.importorskip("transformers")
+    original = transformers.GenerationMixin.generate
+    ip.run_cell(
+        "import transformers\n"
+        "torch.manual_seed(0)\n"
+        "lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(vocab_size=100, hidden_size=64,"
+        " intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)).eval()\n"
+        "prompt = torch.randint(0, 100, (1, 6))"
+    )
+    ip.run_cell_magic("profile", "-q -o rep", "out = lm.generate(prompt, max_new_tokens=3, do_sample=False)")
+    rep, out, lm, prompt = (ip.user_ns[k] for k in ("rep", "out", "lm", "prompt"))
+    assert transformers.GenerationMixin.generate is original  # unwrapped after the cell
+    assert out.shape == (1, 9)  # 6 prompt tokens + 3 generated
+    assert not [p for p in rep.profiles if p.model == "lm"]  # not N forwards of lm
+    (gen,) = [e for e in rep.extras if isinstance(e, flopmagic.llm.Generation)]
+    assert gen.model == "lm"
+    # prefill: the same MACs as a plain profile of the prompt's forward
+    plain = flopmagic.profile(lm, inputs={"input_ids": prompt})
+    assert gen.prefill_step.macs == plain.totals.macs > 0
+    # 3 new tokens: the prefill's logits give the 1st, 2 decode forwards give the 2nd and 3rd
+    assert [(s.phase, s.position, s.tokens) for s in gen.steps] == [("prefill", 0, 6), ("decode", 6, 1), ("decode", 7, 1)]
+    text = rep.to_text()
+    assert "prefill" in text and "decode" in text
+
+
+def test_generate_is_unwrapped_when_the_cell_raises(ip):
+    transformers = pytest.importorskip("transformers")
+    original = transformers.GenerationMixin.generate
+    ip.run_cell("import transformers")
+    ip.user_ns["_orig"] = original
+    with pytest.raises(ZeroDivisionError):
+        ip.run_cell_magic("profile", "-q", "assert transformers.GenerationMixin.generate is not _orig\n1 / 0")
+    assert transformers.GenerationMixin.generate is original

@@ -151,6 +151,7 @@ class Captured:
 
     profiles: list[ModelProfile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extras: list[Any] = field(default_factory=list)  # Displayables: a traced generate call
 
 
 class CellCapture:
@@ -205,6 +206,9 @@ class CellCapture:
         for found in progress(everything, "flopmagic: profiling", enabled=self.progress):
             if found.note:
                 captured.notes.append(found.note)
+                continue
+            if found.extra is not None:
+                captured.extras.append(found.extra)
                 continue
             try:
                 if found.build is not None:

@@ -314,14 +314,14 @@ class FlopMagics(Magics):
             self._reraise(error)
         captured = capture.results(backend=args.backend, training=args.training, convention=args.convention)
         notes = list(captured.notes)
-        if not captured.profiles and not notes:
+        if not captured.profiles and not notes and not captured.extras:
             from .adapters import adapters
 
             watched = ", ".join(a.title for a in adapters() if a.watcher is not None)
             notes.append(f"the cell ran no model of a watched framework ({watched}): nothing to profile")
         if args.time_it:
             raise UsageError("--time runs a named model: %%profile model --input x --time")
-        extras = self._extras(args, captured.profiles, {}, None)
+        extras = [*captured.extras, *self._extras(args, captured.profiles, {}, None)]
         self._report(args, captured.profiles, notes, extras)
         return value
 

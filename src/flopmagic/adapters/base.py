@@ -109,6 +109,7 @@ class Found:
     build: Callable[[], ModelProfile] | None = None
     note: str = ""
     notes: tuple[str, ...] = ()  # said on the profile (e.g. "counted per sample")
+    extra: Any = None  # a result shown after the profiles (a Displayable: a traced generation)
 
 
 class CellWatcher(Protocol):

@@ -8,6 +8,7 @@ runs itself is captured too. Work PyTorch does while compiling or exporting is n
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -51,13 +52,74 @@ class TorchWatcher:
     def __init__(self) -> None:
         self.recorder = Recorder(track_backward=True, ignore_compiling=True)
         self.recorder.phase = None  # forward/backward told apart by the autograd engine
+        self.generations: list[tuple[Any, Any]] = []  # (model, Generation) per generate call
+        self.notes: list[str] = []
+        self._generating = False
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
-        with self.recorder.hooks(), self.recorder.active():
+        with self.recorder.hooks(), self.recorder.active(), self._generate_traced():
             yield
 
+    @contextlib.contextmanager
+    def _generate_traced(self) -> Iterator[None]:
+        """While the cell runs, a Hugging Face ``generate`` call (transformers already
+        imported) is traced step by step (:func:`flopmagic.llm.trace_generate`): one
+        prefill and its decode steps instead of N unrelated forwards. The wrapper sits on
+        ``GenerationMixin.generate`` and is removed afterwards, also when the cell raises."""
+        if "transformers" not in sys.modules:
+            yield
+            return
+        try:
+            from transformers.generation.utils import GenerationMixin
+        except ImportError:  # a transformers without generation: nothing to wrap
+            yield
+            return
+        original = GenerationMixin.__dict__["generate"]
+        watcher = self
+
+        def generate(model: Any, *args: Any, **kwargs: Any) -> Any:
+            if watcher._generating:  # generate calling generate (assisted decoding): the outer traces
+                return original(model, *args, **kwargs)
+            from ...errors import FlopmagicError
+            from ...llm import trace_generate
+
+            returned: list[Any] = []
+
+            def call() -> Any:
+                returned.append(original(model, *args, **kwargs))
+                return returned[-1]
+
+            watcher._generating = True
+            # the cell's recorder steps aside: the trace profiles each forward itself, and
+            # generate's own tensor code (sampling, concatenation) is not the model's work
+            aside = Recorder()
+            try:
+                with aside.hooks():
+                    traced, out = trace_generate(model, call)
+            except FlopmagicError as error:
+                if not returned:
+                    raise
+                watcher.notes.append(f"{type(model).__name__}.generate: not traced: {error}")
+                return returned[-1]
+            finally:
+                watcher._generating = False
+            watcher.generations.append((model, traced))
+            return out
+
+        generate.__doc__ = getattr(original, "__doc__", None)
+        setattr(GenerationMixin, "generate", generate)  # noqa: B010 (typed as the real generate)
+        try:
+            yield
+        finally:
+            setattr(GenerationMixin, "generate", original)  # noqa: B010
+
     def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+        for note in self.notes:
+            yield Found(note.split(".generate", 1)[0], note=note)
+        for model, traced in self.generations:
+            name = name_of(model, traced.model)
+            yield Found(name, extra=replace(traced, model=name))
         for root in self.recorder.roots.values():
             module = root.module
             name = name_of(module, type(module).__name__)
