@@ -559,3 +559,42 @@ def test_zero_bias_initializer_is_still_seen_as_zero():
     # 8*8*8 outputs * 27 MACs = 13,824 MACs either way
     assert zero.macs == nonzero.macs == 13_824
     assert nonzero.flops - zero.flops == 8 * 8 * 8  # one bias add per output
+
+
+class _Folded(torch.nn.Module):
+    """Module names whose alphabetical order is not the graph's (stem, act, block)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.norm = torch.nn.BatchNorm2d(8)
+        self.act = torch.nn.ReLU()
+        self.block = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 1, bias=False), torch.nn.BatchNorm2d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.act(self.norm(self.stem(x))))
+
+
+def test_exported_rows_follow_the_graph_and_a_folded_conv_keeps_its_layer(tmp_path):
+    """The exporter's optimiser folds each BatchNorm into the Conv before it and gives the
+    fused Conv the BatchNorm's metadata; the row is still the conv's layer, in graph order."""
+    path = tmp_path / "folded.onnx"
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Folded().eval(), (torch.randn(1, 3, 16, 16),), str(path), dynamo=True)
+    proto = onnx.load(str(path), load_external_data=False)
+    assert [n.op_type for n in proto.graph.node] == ["Conv", "Relu", "Conv"]  # both BatchNorms folded
+    exported = flopmagic.profile(str(path))
+    assert [(layer.scope, layer.type) for layer in exported.layers] == [
+        ("stem", "Conv + BatchNorm2d"),
+        ("act", "ReLU"),
+        ("block.0", "Conv + BatchNorm2d"),
+    ]
+    macs = {r.scope: r.macs for r in exported.records}
+    # stem: 16 x 16 outputs x 8 channels x (3 x 3 x 3) = 55,296; block.0: 16 x 16 x 4 x 8 = 8,192
+    assert macs == {"stem": 55_296, "act": 0, "block.0": 8_192}
+    assert exported.macs == flopmagic.profile(_Folded().eval(), input_shape=(1, 3, 16, 16)).macs

@@ -38,6 +38,7 @@ _FLOAT_TYPES = {
 }
 _FLOAT = onnx.TensorProto.FLOAT
 _TORCH_SCOPES = "pkg.torch.onnx.name_scopes"
+_REWRITES = "pkg.onnxscript.rewriter.rule_name"  # the exporter's graph rewrites applied to a node
 _TORCH_CLASSES = "pkg.torch.onnx.class_hierarchy"
 
 
@@ -133,12 +134,26 @@ class _Walk:
             classes = ast.literal_eval(meta.get(_TORCH_CLASSES, "[]"))
             if len(classes) >= 2:
                 module_type = str(classes[-2]).rsplit(".", 1)[-1]
+            if "Fuse" in meta.get(_REWRITES, ""):
+                scope, module_type = self.fused_owner(node, scope, module_type)
         elif node_name.startswith("/"):
             scope = _legacy_torch_scope(node_name)
         elif "/" in node_name:
             scope = node_name.rsplit("/", 1)[0]
         if prefix:
             scope = f"{prefix}.{scope}" if scope else prefix
+        return scope, module_type
+
+    def fused_owner(self, node: onnx.NodeProto, scope: str, module_type: str) -> tuple[str, str]:
+        """A node the exporter's rewriter fused (a Conv with the BatchNorm after it folded in)
+        keeps the metadata of the node folded into it; its weight initializer still carries
+        the real layer's parameter name (``layer1.0.conv1.weight``): the layer it belongs to."""
+        for name in node.input:
+            owner, dot, leaf = name.rpartition(".")
+            if dot and owner and leaf == "weight" and name in self.initializers:
+                if owner == scope:
+                    return scope, module_type
+                return owner, f"{node.op_type} + {module_type}" if module_type else node.op_type
         return scope, module_type
 
     def walk(self, graph: onnx.GraphProto, prefix: str = "", count: int = 1) -> None:
