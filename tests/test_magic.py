@@ -458,3 +458,28 @@ def test_generate_is_unwrapped_when_the_cell_raises(ip):
     with pytest.raises(ZeroDivisionError):
         ip.run_cell_magic("profile", "-q", "assert transformers.GenerationMixin.generate is not _orig\n1 / 0")
     assert transformers.GenerationMixin.generate is original
+
+
+def test_a_claims_file_is_audited_from_the_magic_with_a_progress_bar(ip, tmp_path):
+    """``%profile --claims FILE``: every row audited (meta device), a tqdm bar on stderr
+    while it runs (ipywidgets absent: the text bar), none with ``-q``."""
+    claims = tmp_path / "claims.yaml"
+    claims.write_text(
+        "claims:\n"
+        "  - model: torchvision:alexnet\n    claim: 0.714 GFLOPS\n"
+        "  - model: torchvision:resnet18\n    claim: 1.814 GFLOPS\n"
+    )
+    with capture_output() as shown:
+        ip.run_line_magic("profile", f"--claims {claims} -o audited")
+    rows = ip.user_ns["audited"].rows
+    # torchvision's "GFLOPS" are MACs (alexnet 714 M, resnet18 1,814 M multiply-accumulates)
+    assert [(r.claim.model, r.verdict.kind) for r in rows] == [
+        ("torchvision:alexnet", "macs-as-flops"),
+        ("torchvision:resnet18", "macs-as-flops"),
+    ]
+    assert "flopmagic: auditing" in shown.stderr
+    with capture_output() as quiet:
+        ip.run_line_magic("profile", f"--claims {claims} -q -o audited_quietly")
+    assert "flopmagic: auditing" not in quiet.stderr and len(ip.user_ns["audited_quietly"].rows) == 2
+    with pytest.raises(UsageError, match="claims file"):
+        ip.run_cell_magic("profile", f"--claims {claims}", "x = 1")

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ __all__ = [
     "imports_of",
     "native_logs_kept_out",
     "progress",
+    "progress_bar",
     "watched_packages",
 ]
 
@@ -58,6 +59,37 @@ def progress(items: Sequence[T], desc: str, *, enabled: bool = True) -> Iterable
         return items
     bar: Iterable[T] = tqdm(items, desc=desc, leave=False)
     return bar
+
+
+def progress_bar(desc: str, *, enabled: bool = True) -> Callable[[int, int, Any], None] | None:
+    """A ``progress(done, total, item)`` callback (what :func:`flopmagic.claims.audit_claims`
+    takes) drawing a tqdm bar: the notebook widget where ipywidgets is, plain text on
+    stderr elsewhere; None when disabled or tqdm is not installed. The bar closes at
+    ``done == total``."""
+    if not enabled:
+        return None
+    import importlib.util
+
+    widget = importlib.util.find_spec("ipywidgets") is not None
+    try:
+        tqdm = importlib.import_module("tqdm.auto" if widget else "tqdm").tqdm
+    except ImportError:
+        return None
+    bars: list[Any] = []
+
+    def update(done: int, total: int, item: Any) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, leave=False))
+        bar = bars[0]
+        bar.n = done
+        label = str(getattr(item, "model", "") or "")
+        if label:
+            bar.set_postfix_str(label[:40], refresh=False)
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 def _attribute_loose(profiles: list[ModelProfile]) -> list[ModelProfile]:

@@ -272,6 +272,38 @@ class FlopMagics(Magics):
         inputs = self._ip.user_ns[args.input] if args.input else None
         self._report(args, profiles, notes, self._extras(args, profiles, models, inputs))
 
+    def _claims(self, args: Any, cell: str | None) -> Any:
+        """``%profile --claims FILE``: a bulk audit of a claims file ('shipped': flopmagic's
+        own), each model on the meta device, with a progress bar (none with ``-q``)."""
+        from .capture import progress_bar
+        from .claims import audit_claims, load_claims, shipped_claims_path
+        from .errors import FlopmagicError
+
+        if cell is not None and cell.strip():
+            raise UsageError("--claims audits a claims file: use it on a line, %profile --claims FILE")
+        if args.models:
+            raise UsageError("--claims: each row of the file names its model; name none on the line")
+        self._check(args)
+        try:
+            path = shipped_claims_path() if args.claims == "shipped" else args.claims
+            claims = load_claims(path, allow_code=args.allow_code)
+            results = audit_claims(
+                claims,
+                device=args.device or "meta",
+                progress=progress_bar("flopmagic: auditing", enabled=not args.quiet),
+                allow_code=args.allow_code,
+            )
+        except FlopmagicError as error:
+            raise UsageError(f"--claims {args.claims!r}: {_in_magic_words(str(error))}") from None
+        if args.output:
+            self._ip.user_ns[args.output] = results
+        if not args.quiet:
+            display(results)
+        elif not args.output:
+            self._ip.user_ns["_profile"] = results
+            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")
+        return None
+
     @magic_arguments()
     @argument("models", nargs="*", help="models to profile (variable names or specs) instead of capturing the cell")
     @_common
@@ -288,6 +320,8 @@ class FlopMagics(Magics):
             self._help(self.profile)
             return None
         args = _parse(self.profile, line)
+        if args.claims:
+            return self._claims(args, cell)
         if cell is None:  # %profile on a line: named models only
             if not args.models:
                 raise UsageError(
@@ -335,6 +369,8 @@ class FlopMagics(Magics):
             self._help(self.profile_model)
             return None
         args = _parse(self.profile_model, line)
+        if args.claims:
+            raise UsageError("--claims audits a claims file: %profile --claims FILE")
         self._named(args, self._check(args), [args.model])
         return None
 

@@ -449,7 +449,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "claims",
         "a YAML/CSV claims file to audit ('shipped': the claims that ship with flopmagic)",
-        _on("audit"),
+        _on("audit", "magic"),
         metavar="FILE",
     ),
     Option(
@@ -468,7 +468,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "allow_code",
         "let a claims file name package.module:factory models (imports and runs code)",
-        _on("audit"),
+        _on("audit", "magic"),
         value_type=bool,
         default=False,
         switch=True,
