@@ -26,7 +26,9 @@ from .auditor import (
     CONTRACTIONS,
     DEFAULT_TOLERANCE,
     ClaimError,
+    Family,
     Hypothesis,
+    Quantity,
     Reading,
     Verdict,
     VerdictKind,
@@ -334,18 +336,50 @@ def audit_training(
         )
     else:
         head += f"; traced forward + backward: {traced_text} ({parsed.value / (traced * scale) - 1:+.1%} vs the claim)"
+    return _verdict(
+        name,
+        parsed,
+        kind,
+        best.hypothesis.family,
+        best,
+        tolerance,
+        head,
+        comparisons,
+        source,
+        "training",
+        nearest,
+        details,
+    )
+
+
+def _verdict(
+    model: str,
+    parsed: ParsedQuantity,
+    kind: VerdictKind,
+    family: Family,
+    best: Reading,
+    tolerance: float,
+    message: str,
+    comparisons: list[Reading],
+    source: str,
+    quantity: Quantity,
+    nearest: tuple[Reading, ...],
+    details: Mapping[str, float],
+) -> Verdict:
+    """The verdict on a training-FLOPs or utilisation claim: ``best`` the reading it
+    matched (or the nearest one for a mismatch, when ``nearest`` are listed)."""
     return Verdict(
-        model=name,
+        model=model,
         claim=parsed,
         kind=kind,
-        matched=best.hypothesis.family if kind != "mismatch" else None,
+        matched=family if kind != "mismatch" else None,
         hypothesis=best.hypothesis.name,
         relative_error=best.relative_error,
         tolerance=max(tolerance, _precision(parsed)),
-        message=head,
+        message=message,
         comparisons=tuple(comparisons),
         source=source,
-        quantity="training",
+        quantity=quantity,
         nearest=nearest if kind == "mismatch" else (),
         details=details,
     )
@@ -519,18 +553,7 @@ def audit_utilisation(
             f"{best.hypothesis.description}"
         )
     message += f"; recomputed {which} with the dense peak ({peak_source}): {recomputed}"
-    return Verdict(
-        model=label or (profile.model if profile is not None else "(stated)"),
-        claim=parsed,
-        kind=kind,
-        matched="flops" if kind != "mismatch" else None,
-        hypothesis=best.hypothesis.name,
-        relative_error=best.relative_error,
-        tolerance=max(tolerance, _precision(parsed)),
-        message=message,
-        comparisons=tuple(comparisons),
-        source=source,
-        quantity="utilisation",
-        nearest=nearest if kind == "mismatch" else (),
-        details=details,
+    model = label or (profile.model if profile is not None else "(stated)")
+    return _verdict(
+        model, parsed, kind, "flops", best, tolerance, message, comparisons, source, "utilisation", nearest, details
     )

@@ -32,8 +32,28 @@ __all__ = ["Bound", "LayerTime", "OpTime", "Roofline", "roofline"]
 Bound = Literal["compute", "memory"]
 
 
+class _OnTheRoof:
+    """``bound`` and ``intensity`` of anything with compute and memory times, FLOPs and bytes."""
+
+    __slots__ = ()
+    flops: int
+    bytes: int
+    compute_s: float
+    memory_s: float
+
+    @property
+    def bound(self) -> Bound:
+        """Which time is the larger: compute (on a tie) or memory."""
+        return "compute" if self.compute_s >= self.memory_s else "memory"
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, FLOPs per byte (inf for an op that moves nothing)."""
+        return self.flops / self.bytes if self.bytes else float("inf")
+
+
 @dataclass(frozen=True, slots=True)
-class OpTime:
+class OpTime(_OnTheRoof):
     """One op on the roofline. Seconds and bytes over all its ``count`` calls."""
 
     name: str
@@ -51,18 +71,9 @@ class OpTime:
     def time_s(self) -> float:
         return max(self.compute_s, self.memory_s)
 
-    @property
-    def bound(self) -> Bound:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity, FLOPs per byte (inf for an op that moves nothing)."""
-        return self.flops / self.bytes if self.bytes else float("inf")
-
 
 @dataclass(frozen=True, slots=True)
-class LayerTime:
+class LayerTime(_OnTheRoof):
     """A layer's ops summed: the ops it ran itself (``scope``), or everything below a
     top-level module (:attr:`Roofline.top_layers`)."""
 
@@ -73,14 +84,6 @@ class LayerTime:
     compute_s: float
     memory_s: float
     time_s: float
-
-    @property
-    def bound(self) -> Bound:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes if self.bytes else float("inf")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,7 +99,7 @@ class LayerTime:
 
 
 @dataclass(frozen=True)
-class Roofline(Displayable):
+class Roofline(_OnTheRoof, Displayable):
     """A profile on a device at a dtype. Build with :func:`roofline`; display in a
     notebook (table), :meth:`plot` (matplotlib), :meth:`to_dict` (the JSON
     ``hardware`` object). Drawn through :func:`flopmagic.render.render` (``top``: rows
@@ -128,14 +131,6 @@ class Roofline(Displayable):
     assumption: str
     notes: tuple[str, ...] = field(default=())
     stored_param_bytes: Mapping[str, int] = field(default_factory=dict)  # the model's own, per dtype
-
-    @property
-    def bound(self) -> Bound:
-        return "compute" if self.compute_s >= self.memory_s else "memory"
-
-    @property
-    def intensity(self) -> float:
-        return self.flops / self.bytes if self.bytes else float("inf")
 
     @property
     def attainable_flops(self) -> float:

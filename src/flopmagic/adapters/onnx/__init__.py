@@ -23,7 +23,7 @@ from ...errors import FlopmagicError, ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
-from .._graph import keep_costlier_branch
+from .._graph import constant_trip_count, keep_costlier_branch, walk_repeated_body
 from .._table import translate_or_note
 from .loader import bind_inputs, check_model, graph_inputs, infer_shapes, load_model
 from .ops import Node, lookup
@@ -292,15 +292,10 @@ class _Walk:
             trips, how = self.loop_trips(node, attrs["body"].g)
         else:  # Scan: iterations = the first scan input's length along its scan axis
             trips, how = self.scan_trips(node, attrs)
-        if trips is None:
-            self.notes.append(
-                f"{node.op_type} {label!r}: trip count not static ({how}); "
-                "assumed to run its body once (the counts are per iteration)"
-            )
-        body = attrs["body"].g
-        self.walk(body, f"{prefix}.{label}" if prefix else label, count * (1 if trips is None else trips))
-        if trips is not None:
-            self.notes.append(f"{node.op_type} {label!r}: body counted {trips} times ({how})")
+        body, scope = attrs["body"].g, f"{prefix}.{label}" if prefix else label
+        walk_repeated_body(
+            self.notes, f"{node.op_type} {label!r}", trips, how, lambda times: self.walk(body, scope, times), count
+        )
 
     def loop_trips(self, node: onnx.NodeProto, body: onnx.GraphProto) -> tuple[int | None, str]:
         """A Loop's iterations as the ONNX spec defines them: ``for i in range(M)`` while
@@ -311,10 +306,9 @@ class _Walk:
         cond = inputs[1] if len(inputs) > 1 else ""
         limit: int | None = None
         if max_trips:
-            value = self.constant(max_trips)
-            if value is None or value.size != 1:
+            limit = constant_trip_count(self.constant(max_trips))
+            if limit is None:
                 return None, f"its trip count {max_trips!r} is not a constant"
-            limit = max(int(value.reshape(-1)[0]), 0)
         if cond:
             value = self.constant(cond)
             if value is not None and value.size == 1 and not bool(value.reshape(-1)[0]):

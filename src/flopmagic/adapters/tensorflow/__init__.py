@@ -20,7 +20,7 @@ from ...errors import ProfilingError
 from ...formulas import OpSpec
 from ...pricing import Override, make_record
 from ...schema import LayerInfo, ModelProfile, OpRecord, TensorInfo
-from .._graph import keep_costlier_branch
+from .._graph import constant_trip_count, keep_costlier_branch, walk_repeated_body
 from .._table import translate_or_note
 from ..base import input_shapes
 from .contractions import CONTRACTIONS
@@ -147,16 +147,11 @@ class _Walk:
 
     def loop(self, graph: Any, op: Any, count: int) -> None:
         body = graph._get_function(op.get_attr("body").name).graph
-        limit = _static(op.inputs[1]) if len(op.inputs) > 1 else None
-        trips = (
-            int(limit.reshape(-1)[0]) if limit is not None and limit.size and int(limit.reshape(-1)[0]) >= 0 else None
-        )
-        scope = self.scope(op.name) or op.name
-        if trips is None:
-            self.notes.append(f"loop {op.name!r}: its trip count is not static; its body is counted once")
-        else:
-            self.notes.append(f"loop {op.name!r} ({scope}): body counted {trips} times (static trip count)")
-        self.walk(body, count * (trips or 1))
+        # while_v2's inputs: (loop counter, maximum_iterations, *loop variables)
+        trips = constant_trip_count(_static(op.inputs[1]) if len(op.inputs) > 1 else None)
+        how = "static trip count" if trips is not None else "its maximum_iterations is not a constant"
+        label = f"loop {op.name!r} ({self.scope(op.name) or op.name})"
+        walk_repeated_body(self.notes, label, trips, how, lambda times: self.walk(body, times), count)
 
     def branches(self, graph: Any, op: Any, count: int) -> None:
         def side(branch: str) -> tuple[str, Any]:
