@@ -287,11 +287,10 @@ def worker_onnx(tool: str, name: str, repeats: int) -> dict[str, Any]:
     return {"value": profile.macs, "second": profile.flops, "seconds": seconds, "forward": forward}
 
 
-def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
-    import torch
+def llama_70b_on_meta(max_positions: int) -> Any:
+    """A LLaMA-70B-shaped model (Llama 3 70B's config) on the meta device: no weights allocated."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    import flopmagic
     from flopmagic.adapters.torch.specs import build_torch_model
 
     config = LlamaConfig(
@@ -301,9 +300,17 @@ def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
         num_attention_heads=64,
         num_key_value_heads=8,
         vocab_size=128256,
-        max_position_embeddings=4096,
+        max_position_embeddings=max_positions,
     )
-    model = build_torch_model(lambda: LlamaForCausalLM(config), "meta").eval()
+    return build_torch_model(lambda: LlamaForCausalLM(config), "meta").eval()
+
+
+def worker_llama(tool: str, mode: str, repeats: int) -> dict[str, Any]:
+    import torch
+
+    import flopmagic
+
+    model = llama_70b_on_meta(4096)
     ids = torch.zeros(1, 2048, dtype=torch.long, device="meta")
     training = mode == "training"
 
@@ -483,21 +490,10 @@ def hardware_section(results: dict[str, Any]) -> list[str]:
 def worker_llm_generation(tool: str, decode: str, repeats: int) -> dict[str, Any]:
     """flopmagic.llm.generation on the 70B shape above: prefill 2048 + ``decode`` steps, meta device."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from flopmagic import llm
-    from flopmagic.adapters.torch.specs import build_torch_model
 
-    config = LlamaConfig(
-        hidden_size=8192,
-        intermediate_size=28672,
-        num_hidden_layers=80,
-        num_attention_heads=64,
-        num_key_value_heads=8,
-        vocab_size=128256,
-        max_position_embeddings=8192,
-    )
-    model = build_torch_model(lambda: LlamaForCausalLM(config), "meta").to(torch.bfloat16).eval()
+    model = llama_70b_on_meta(8192).to(torch.bfloat16)
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
