@@ -2,7 +2,8 @@
 
 Covers the preset differences of issue 17: FlopCounterMode's fused SDPA backward (five
 matmuls) and meta-device SDPA, fvcore/ptflops on a written ``x.mean((2, 3), keepdim=True)``,
-fvcore on nearest-exact and antialiased interpolation, and ``aten.grid_sampler_2d``.
+fvcore on nearest-exact and antialiased interpolation, ``aten.grid_sampler_2d``, and the
+calflops and torchprofile presets against those tools.
 """
 
 from __future__ import annotations
@@ -214,3 +215,44 @@ def test_ptflops_preset_documented_difference_on_linear_subclass() -> None:
     preset = flopmagic.profile(model, (x,)).under("ptflops").macs
     # the classifier: 1024 x 1000 MACs + 1000 bias
     assert preset - _ptflops(model, (3, 64, 64)) == 1024 * 1000 + 1000
+
+
+class _Block(nn.Module):  # type: ignore[misc]
+    """A small pre-norm transformer block written with functional attention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(32), nn.LayerNorm(32)
+        self.qkv, self.proj = nn.Linear(32, 96), nn.Linear(32, 32)
+        self.fc1, self.fc2 = nn.Linear(32, 64), nn.Linear(64, 32)
+
+    def forward(self, x: Any) -> Any:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, n, 3, 4, 8).permute(2, 0, 3, 1, 4)
+        x = x + self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, 32))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+def _calflops_zoo(name: str) -> tuple[Any, Any]:
+    if name == "block":
+        return _Block().eval(), torch.randn(2, 16, 32)
+    source = "timm" if name == "efficientnet_b0" else "torchvision"  # timm: SiLU, written-mean SE, x * se
+    return _zoo_model(source, name), torch.randn(1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "efficientnet_b0", "block"])
+def test_calflops_and_torchprofile_presets_equal_their_tools(name: str) -> None:
+    import copy
+
+    calflops = pytest.importorskip("calflops")
+    torchprofile = pytest.importorskip("torchprofile")
+    model, x = _calflops_zoo(name)
+    profile = flopmagic.profile(model, (x,))
+    flops, macs, _ = calflops.calculate_flops(
+        copy.deepcopy(model), args=[x], print_results=False, print_detailed=False, output_as_string=False
+    )
+    assert (profile.under("calflops").flops, profile.under("calflops").macs) == (flops, macs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced_macs = torchprofile.profile_macs(copy.deepcopy(model), (x,))
+    assert profile.under("torchprofile").macs == traced_macs

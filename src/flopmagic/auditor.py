@@ -274,7 +274,7 @@ def hypotheses(profile: ModelProfile) -> tuple[Hypothesis, ...]:
         ),
         Hypothesis("macs with bias", "macs", "full", bias, "MACs with bias adds counted as MACs"),
     ]
-    for name in ("fvcore", "thop", "ptflops", "torch", "tf-profiler"):
+    for name in ("fvcore", "thop", "ptflops", "torch", "tf-profiler", "calflops", "torchprofile"):
         convention = get_convention(name)
         value = getattr(base.under(name).totals, convention.reports)
         family: Family = "macs" if convention.reports == "macs" else "flops"

@@ -480,3 +480,99 @@ register_convention(
         rule=_tf_profiler,
     )
 )
+
+
+# -- torchprofile (profile_macs) --------------------------------------------------------
+# torchprofile traces the model with torch.jit and prices the traced aten ops
+# (torchprofile/handlers.py HANDLER_MAP); everything else is 0.
+_TORCHPROFILE_NORMS = frozenset({"batch_norm", "layer_norm", "group_norm", "instance_norm"})
+_TORCHPROFILE_PER_OUTPUT = frozenset({"avg_pool", "adaptive_avg_pool", "mean", "mul", "leaky_relu"})
+
+
+def _torchprofile(record: OpRecord) -> Cost:
+    op = record.op
+    if op in ("conv", "conv_transpose", "matmul", "linear", "einsum", "attention"):
+        return _mac_units(canonical(record).macs)  # _convolution, addmm, linear, matmul, einsum, sdpa
+    if op in _TORCHPROFILE_NORMS:
+        return _mac_units(_y(record) if _affine(record) else 0)  # _norm: numel(output) when affine
+    if op in _TORCHPROFILE_PER_OUTPUT:
+        return _mac_units(_y(record))  # _avg_pool_or_mean, _mul, _leaky_relu: numel(output)
+    bilinear = str(record.spec.attr("mode")) == "bilinear" and not record.spec.flag("antialias")
+    if op == "resize" and len(record.outputs[0]) == 4 and bilinear:
+        # aten::upsample_bilinear2d only; the antialiased kernel is another op (0)
+        return _mac_units(4 * _y(record))
+    if op == "grid_sample":
+        mode = str(record.spec.attr("mode"))
+        return _mac_units({"nearest": 0, "bicubic": 16}.get(mode, 4) * _y(record))
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="torchprofile",
+        title="torchprofile profile_macs",
+        reports="macs",
+        label="MACs",
+        description=(
+            "MACs of the ops in a torch.jit trace: convolution, addmm/linear/matmul/bmm, einsum "
+            "and scaled_dot_product_attention without bias; batch/layer/group/instance norm "
+            "numel(output) when affine; average pooling, adaptive pooling and mean numel(output); "
+            "mul and leaky_relu numel(output); upsample_bilinear2d 4 and grid_sampler 4 "
+            "(bicubic 16) per output; everything else (add, activations, softmax, max pooling) 0."
+        ),
+        source="torchprofile/handlers.py HANDLER_MAP",
+        rule=_torchprofile,
+    )
+)
+
+
+# -- calflops (calculate_flops, pytorch backend) ------------------------------------------
+# calflops patches torch.nn.functional and a few torch/Tensor functions
+# (calflops/pytorch_ops.py _patch_functionals, _patch_tensor_methods) and sums what the
+# patched calls report. MACs come only from F.linear, F.conv*, torch.matmul, addmm and
+# baddbmm; FLOPs are 2 per MAC plus the conv bias, plus the functionals' element counts.
+_CALFLOPS_PER_INPUT = frozenset(
+    {"relu", "prelu", "elu", "leaky_relu", "silu", "gelu", "gelu_tanh", "softmax"}
+    | {"max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool"}
+)
+
+
+def _calflops(record: OpRecord) -> Cost:
+    op = record.op
+    if _written_mean(record):
+        return Cost()  # Tensor.mean is not patched
+    cost = canonical(record)
+    if op in ("conv", "conv_transpose"):
+        return Cost(macs=cost.macs, flops=2 * cost.macs + cost.bias_flops)  # bias: one per output
+    if op in ("linear", "matmul"):
+        return Cost(macs=cost.macs, flops=2 * cost.macs)  # F.linear, torch.matmul: bias not counted
+    if op == "batch_norm":
+        per = (5 if _affine(record) else 4) if record.spec.flag("training") else (2 if _affine(record) else 1)
+        return Cost.elementwise(_x(record) * per)
+    if op in ("layer_norm", "group_norm", "instance_norm"):
+        return Cost.elementwise(_x(record) * (5 if _affine(record) else 4))
+    if op in _CALFLOPS_PER_INPUT:
+        return Cost.elementwise(_x(record))  # F.relu, pools, softmax: numel(input)
+    if op == "resize":
+        return Cost.elementwise(_y(record))  # F.interpolate: numel(output)
+    return Cost()
+
+
+register_convention(
+    Convention(
+        name="calflops",
+        title="calflops calculate_flops",
+        reports="flops",
+        label="FLOPS",
+        description=(
+            "FLOPs and MACs of patched torch.nn.functional calls: F.conv* 2 per MAC plus the "
+            "bias; F.linear 2 per MAC (bias not counted); relu/prelu/elu/leaky_relu/silu/gelu, "
+            "softmax and every pooling numel(input); batch norm numel x 2 (eval, affine), "
+            "layer/group/instance norm numel x 5; interpolate numel(output). nn.ReLU6 and "
+            "nn.Hardtanh call F.hardtanh, which is not patched (0); Tensor.mean, operators "
+            "(x + y, x * y, x @ y) and bmm count 0. MACs: convolution and linear only."
+        ),
+        source="calflops/pytorch_ops.py _patch_functionals, _patch_tensor_methods",
+        rule=_calflops,
+    )
+)
