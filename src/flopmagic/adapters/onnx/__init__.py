@@ -50,13 +50,14 @@ def _value_shapes(values: Sequence[onnx.ValueInfoProto]) -> tuple[dict[str, tupl
     shapes: dict[str, tuple[int | None, ...]] = {}
     types: dict[str, int] = {}
     for value in values:
-        tensor = value.type.tensor_type
-        if value.type.WhichOneof("value") != "tensor_type":
+        kind = value.type
+        if kind.WhichOneof("value") != "tensor_type":
             continue
-        types[value.name] = tensor.elem_type
+        tensor, name = kind.tensor_type, value.name
+        types[name] = tensor.elem_type
         if tensor.HasField("shape"):
             # a symbolic dim reads as dim_value 0: unknown, like any non-positive value
-            shapes[value.name] = tuple(v if (v := d.dim_value) > 0 else None for d in tensor.shape.dim)
+            shapes[name] = tuple([v if (v := d.dim_value) > 0 else None for d in tensor.shape.dim])
     return shapes, types
 
 
@@ -126,7 +127,8 @@ class _Walk:
         return _array(tensor, name)
 
     def scope_of(self, node: onnx.NodeProto, node_name: str, prefix: str) -> tuple[str, str]:
-        meta = {p.key: p.value for p in node.metadata_props} if len(node.metadata_props) else {}
+        props = node.metadata_props
+        meta = {p.key: p.value for p in props} if props else None
         scope, module_type = "", ""
         if meta and _TORCH_SCOPES in meta:
             scopes = ast.literal_eval(meta[_TORCH_SCOPES])
@@ -166,11 +168,13 @@ class _Walk:
             self.shapes.setdefault(tensor.name, tuple(tensor.dims))
             self.types.setdefault(tensor.name, tensor.data_type)
         # shapes as records show them (an unknown dimension as 0), computed once per value
-        self.concrete.update((k, tuple(d or 0 for d in v)) for k, v in self.shapes.items() if k not in self.concrete)
+        concrete = self.concrete
+        concrete.update([(k, tuple([d or 0 for d in v])) for k, v in self.shapes.items() if k not in concrete])
+        producers = self.producers
         for node in graph.node:
             op_type = node.op_type
             for output in node.output:
-                self.producers[output] = node
+                producers[output] = node
             if op_type in _SHAPE_ONLY:
                 self.maybe_zero.update(node.output)
             if op_type == "Constant" and node.output and node.attribute:
@@ -188,14 +192,15 @@ class _Walk:
     ) -> tuple[OpSpec | None, str]:
         """The node's canonical spec (cached: repeated layers translate once)."""
         attrs: dict[str, Any] = {}
-        for attribute in node.attribute:
-            value = helper.get_attribute_value(attribute)
-            attrs[attribute.name] = value.decode() if isinstance(value, bytes) else value
-        shapes = self.shapes
+        if node.attribute:
+            for attribute in node.attribute:
+                value = helper.get_attribute_value(attribute)
+                attrs[attribute.name] = value.decode() if isinstance(value, bytes) else value
+        shapes, is_zero = self.shapes, self.is_zero
         key = (
             native,
-            tuple((shapes.get(n), self.is_zero(n)) for n in inputs),
-            tuple(shapes.get(n) for n in outputs),
+            tuple([(shapes.get(n), is_zero(n)) for n in inputs]),
+            tuple([shapes.get(n) for n in outputs]),
             repr(sorted(attrs.items())) if attrs else "",
         )
         cached = self.translations.get(key)
@@ -228,10 +233,12 @@ class _Walk:
         initializers, types = self.initializers, self.types
         weights = [
             n
-            for n in dict.fromkeys(names)
+            for n in (dict.fromkeys(names) if len(names) > 1 else names)
             if n in initializers and n not in self.buffers and types.get(n) in _FLOAT_TYPES
         ]
-        params = sum(_numel(initializers[n]) for n in weights)
+        params = 0
+        for n in weights:
+            params += _numel(initializers[n])
         floating = False
         for n in (*outputs, *names):
             if n and types.get(n, _FLOAT) in _FLOAT_TYPES:
@@ -242,8 +249,8 @@ class _Walk:
             "name": node_name or f"{op_type}_{index}",
             "native": native,
             "scope": scope,
-            "inputs": tuple(concrete.get(n, ()) for n in names),
-            "outputs": tuple(concrete.get(n, ()) for n in outputs if n),
+            "inputs": tuple([concrete.get(n, ()) for n in names]),
+            "outputs": tuple([concrete.get(n, ()) for n in outputs if n]),
             "module_type": module_type,
             "params": params,
             "floating": floating,
