@@ -598,3 +598,22 @@ def test_exported_rows_follow_the_graph_and_a_folded_conv_keeps_its_layer(tmp_pa
     # stem: 16 x 16 outputs x 8 channels x (3 x 3 x 3) = 55,296; block.0: 16 x 16 x 4 x 8 = 8,192
     assert macs == {"stem": 55_296, "act": 0, "block.0": 8_192}
     assert exported.macs == flopmagic.profile(_Folded().eval(), input_shape=(1, 3, 16, 16)).macs
+
+
+def test_profile_restores_the_garbage_collector_as_found():
+    """The walk pauses the cyclic collector for the call; afterwards (also after an
+    error) it is enabled or disabled exactly as it was before."""
+    import gc
+
+    model = build([helper.make_node("Relu", ["x"], ["y"])], [value("x", [1, 4])], [value("y", [1, 4])])
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            assert flopmagic.profile(model).flops == 4  # Relu: one comparison per element, 1*4
+            assert gc.isenabled() is enabled
+            with pytest.raises(ProfilingError):
+                flopmagic.profile(b"not an onnx model")
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

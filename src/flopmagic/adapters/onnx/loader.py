@@ -244,32 +244,46 @@ def check_model(proto: onnx.ModelProto) -> None:
     """
     graphs = [proto.graph]
     texts: list[object] = [proto.producer_name, proto.producer_version, proto.domain]
-    texts.extend(o.domain for o in proto.opset_import)
-    texts.extend(t for p in proto.metadata_props for t in (p.key, p.value))
+    add, extend = texts.append, texts.extend
+    extend([o.domain for o in proto.opset_import])
+    extend([t for p in proto.metadata_props for t in (p.key, p.value)])
+    graph_attributes = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     for graph in graphs:
-        texts.append(graph.name)
+        add(graph.name)
         for value in (*graph.input, *graph.output, *graph.value_info):
-            texts.append(value.name)
+            add(value.name)
             if value.type.WhichOneof("value") == "tensor_type":
-                texts.extend(d.dim_param for d in value.type.tensor_type.shape.dim)
+                extend([d.dim_param for d in value.type.tensor_type.shape.dim])
         for tensor in graph.initializer:
-            texts.append(tensor.name)
+            add(tensor.name)
             if any(d < 0 for d in tensor.dims):
                 raise ProfilingError(
                     f"initializer {tensor.name!r} has a negative dimension {list(tensor.dims)}: the model is corrupt"
                 )
         for node in graph.node:
-            texts.extend((node.name, node.op_type, node.domain, *node.input, *node.output))
-            texts.extend(t for p in node.metadata_props for t in (p.key, p.value))
-            for attribute in node.attribute:
-                texts.append(attribute.name)
-                if attribute.type == onnx.AttributeProto.GRAPH:
-                    graphs.append(attribute.g)
-                elif attribute.type == onnx.AttributeProto.GRAPHS:
-                    graphs.extend(attribute.graphs)
-    for text in texts:
-        if not isinstance(text, str):
-            raise ProfilingError(f"the model holds a name that is not UTF-8 text ({text!r:.60}): the file is corrupt")
+            # the repeated fields extend the list from C; the per-node cost is a few attribute reads
+            add(node.name)
+            add(node.op_type)
+            add(node.domain)
+            extend(node.input)
+            extend(node.output)
+            if node.metadata_props:
+                extend([t for p in node.metadata_props for t in (p.key, p.value)])
+            if node.attribute:
+                for attribute in node.attribute:
+                    add(attribute.name)
+                    if attribute.type in graph_attributes:
+                        if attribute.type == onnx.AttributeProto.GRAPH:
+                            graphs.append(attribute.g)
+                        else:
+                            graphs.extend(attribute.graphs)
+    # every text's type, collected in C: only a name that failed to decode is not a str
+    if set(map(type, texts)) - {str}:
+        for text in texts:
+            if not isinstance(text, str):
+                raise ProfilingError(
+                    f"the model holds a name that is not UTF-8 text ({text!r:.60}): the file is corrupt"
+                )
 
 
 def graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
