@@ -445,7 +445,11 @@ def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
     plain = flopmagic.profile(lm, inputs={"input_ids": prompt})
     assert gen.prefill_step.macs == plain.totals.macs > 0
     # 3 new tokens: the prefill's logits give the 1st, 2 decode forwards give the 2nd and 3rd
-    assert [(s.phase, s.position, s.tokens) for s in gen.steps] == [("prefill", 0, 6), ("decode", 6, 1), ("decode", 7, 1)]
+    assert [(s.phase, s.position, s.tokens) for s in gen.steps] == [
+        ("prefill", 0, 6),
+        ("decode", 6, 1),
+        ("decode", 7, 1),
+    ]
     text = rep.to_text()
     assert "prefill" in text and "decode" in text
 

@@ -11,7 +11,6 @@ with a static trip count multiplies its body, ``Scan`` its sequence length; an
 from __future__ import annotations
 
 import ast
-import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import onnx
 from onnx import helper, numpy_helper
 
+from ..._collector import collector_paused
 from ...engine import assemble
 from ...errors import FlopmagicError, ProfilingError
 from ...formulas import OpSpec
@@ -434,22 +434,18 @@ def profile_onnx(
     """
     # The walk allocates a few objects per node and frees none of them until it ends, so the
     # cyclic collector would only rescan a growing heap (about 7% of a 100,000-node walk):
-    # it is paused for the call and restored as it was found; reference counting still frees.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _profile_onnx(model, input_shape, dims, overrides, name)
-    except FlopmagicError:
-        raise
-    except RecursionError as error:
-        raise ProfilingError("the ONNX graph nests subgraphs too deeply to walk") from error
-    except Exception as error:  # a malformed model the checks above did not foresee
-        raise ProfilingError(
-            f"profiling the ONNX model failed (is it malformed?): {type(error).__name__}: {_short(error)}"
-        ) from error
-    finally:
-        if collecting:
-            gc.enable()
+    # it is paused for the call (shared with other profiles) and restored as the user had it.
+    with collector_paused():
+        try:
+            return _profile_onnx(model, input_shape, dims, overrides, name)
+        except FlopmagicError:
+            raise
+        except RecursionError as error:
+            raise ProfilingError("the ONNX graph nests subgraphs too deeply to walk") from error
+        except Exception as error:  # a malformed model the checks above did not foresee
+            raise ProfilingError(
+                f"profiling the ONNX model failed (is it malformed?): {type(error).__name__}: {_short(error)}"
+            ) from error
 
 
 def _short(error: BaseException, limit: int = 200) -> str:

@@ -10,13 +10,12 @@ Either way the model is restored afterwards, also when it raises.
 from __future__ import annotations
 
 import contextlib
-import gc
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from ..._collector import collector_paused
 from ...engine import assemble, price_ops
 from ...errors import ProfilingError
 from ...pricing import Override
@@ -215,34 +214,6 @@ def _to_meta(value: Any) -> Any:
     return tree_map(lambda t: torch.empty_like(t, device="meta") if isinstance(t, torch.Tensor) else t, value)
 
 
-_GC_LOCK = threading.Lock()
-_gc_users = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
-    """Keep the cyclic garbage collector out of the profiled forward (a full collection
-    costs ~100 ms on a large process and would land inside the call), then put the
-    user's setting back exactly. A forward's temporaries are freed by reference counting
-    either way. Profiles on several threads share one count: the first in records
-    ``gc.isenabled()``, the last out restores it; a user who had disabled the collector
-    finds it disabled."""
-    global _gc_users, _gc_was_enabled
-    with _GC_LOCK:
-        if _gc_users == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def _needs_data(error: BaseException) -> bool:
     """Whether a meta run failed because an op needed real values (or has no meta kernel)."""
     text = str(error)
@@ -321,7 +292,7 @@ def profile_module(
         with contextlib.ExitStack() as stack:
             stack.enter_context(_mode_flags(modules, training))
             stack.enter_context(recorder.hooks())
-            stack.enter_context(_no_collection())
+            stack.enter_context(collector_paused())
             if training:
                 stack.enter_context(torch.enable_grad())
                 with recorder.active(meta=meta):
