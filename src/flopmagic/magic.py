@@ -226,14 +226,19 @@ class FlopMagics(Magics):
             baseline=args.baseline,
             extras=extras or (),
         )
-        if args.output:
-            self._ip.user_ns[args.output] = report
-        if not args.quiet:
-            display(report)
-        elif not args.output:
-            self._ip.user_ns["_profile"] = report
-            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")
+        self._deliver(report, args)
         return report
+
+    def _deliver(self, result: Any, args: Any) -> None:
+        """Store ``result`` in ``-o VAR``; show it unless ``-q``; with ``-q`` and no ``-o``,
+        keep it in ``_profile`` and say so."""
+        if args.output:
+            self._ip.user_ns[args.output] = result
+        if not args.quiet:
+            display(result)
+        elif not args.output:
+            self._ip.user_ns["_profile"] = result
+            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")
 
     def _profile_named(
         self, names: list[str], args: Any, run: dict[str, Any]
@@ -295,13 +300,7 @@ class FlopMagics(Magics):
             )
         except FlopmagicError as error:
             raise UsageError(f"--claims {args.claims!r}: {_in_magic_words(str(error))}") from None
-        if args.output:
-            self._ip.user_ns[args.output] = results
-        if not args.quiet:
-            display(results)
-        elif not args.output:
-            self._ip.user_ns["_profile"] = results
-            print("%%profile -q: the report is not shown; it is in _profile (name it with -o VAR)")
+        self._deliver(results, args)
         return None
 
     @magic_arguments()
