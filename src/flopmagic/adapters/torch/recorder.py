@@ -34,7 +34,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -46,6 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ...formulas import OpSpec, Shape
 from ...schema import Phase
 from .aten import FUNCTIONS, Translator, lookup, shape_of
+from .leaves import Leaf, leaf_of
 
 __all__ = ["RawCall", "Recorder", "Root"]
 
@@ -118,12 +119,17 @@ class Root:
 class _Entry:
     """A module call in progress: where its ops go, and the frame that called its hook."""
 
-    root: Root
-    scope: str
-    module_type: str
+    owner: tuple[Root, str, str]  # (root, scope, module type): what its ops are recorded under
+    layer: LayerState
     stops: list[Any]
     module: torch.nn.Module
     frame: FrameType | None
+    # a leaf run with the dispatch mode set aside: its ops are noted when it returns
+    aside: Leaf | None = None
+    # a leaf variant's first call in the process: dispatched, then compared with its replay;
+    # ``start`` is where its ops begin in the pending list
+    check: Leaf | None = None
+    start: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,48 +163,102 @@ def _bind(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> di
     return bound
 
 
-_PLAIN = (torch.Tensor, torch.nn.Parameter)
+_TENSOR = torch.Tensor
+_PARAMETER = torch.nn.Parameter
 _SCALARS = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device, torch.memory_format, torch.layout})
 _SEQUENCES = (list, tuple)
 
 
-def _encode(parts: list[Any], value: Any, nested: bool) -> bool:
-    """Append a flat, unambiguous encoding of one argument: a plain tensor by shape and
-    dtype (translators read shapes only; dtype decides floating), a scalar by its type
-    and value (1, 1.0 and True hash alike but may translate apart), a list or tuple by
-    its type, length and items (one level). False: no such encoding (a tensor subclass
-    may hold symbolic sizes; other objects), the call is not cached."""
-    kind = type(value)
-    if kind in _PLAIN:
-        parts += (torch.Tensor, value.shape, value.dtype)
-        return True
-    if kind in _SCALARS:
-        parts += (kind, value)
-        return True
-    if kind in _SEQUENCES and not nested:
-        parts += (kind, len(value))
-        for item in value:  # noqa: SIM110 (a loop: no generator per call on the hot path)
-            if not _encode(parts, item, True):
-                return False
-        return True
-    return False
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What every call of one signature records alike: its translation, whether it
+    worked on floating-point data, and (only without a translation) its raw shapes."""
+
+    native: str
+    spec: OpSpec | None
+    note: str
+    floating: bool
+    inputs: tuple[Shape, ...] = ()
+    outputs: tuple[Shape, ...] = ()
 
 
-def _signature(info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> tuple[Any, ...] | None:
-    """The op's call signature, outputs included (data-dependent shapes such as a boolean
-    mask's): everything a translator reads. None when an argument has no flat encoding."""
-    parts: list[Any] = [info.native, len(args)]
-    for value in args:
-        if not _encode(parts, value, False):
-            return None
-    for name, value in kwargs.items():
-        parts.append(name)
-        if not _encode(parts, value, False):
-            return None
-    parts.append(None)  # outputs follow
-    if not _encode(parts, out, False):
-        return None
-    return tuple(parts)
+_NOWHERE: tuple[Root | None, str, str] = (None, "", "")  # ops outside any module
+
+# Templates by call signature, shared by every recorder in the process: a template is a pure
+# function of its signature (translators read shapes, dtypes and scalars, all in the key), so
+# a model profiled again, or another model with the same layers, translates nothing twice.
+_TEMPLATES: dict[tuple[Any, ...], _Template] = {}
+_TEMPLATES_MAX = 200_000  # then start afresh: a bound on memory, not a cost on the hot path
+
+# a leaf call's ops by its key (see .leaves.Leaf.key): (template, parameter names it reads)
+_LeafOps = tuple[tuple[_Template, tuple[str, ...]], ...]
+_LEAF_OPS: dict[Hashable, _LeafOps] = {}
+
+# leaf variants checked in this process: True, replayed; False, its replay differed (dispatch path)
+_VARIANTS: dict[Hashable, bool] = {}
+_module_hooks = torch.nn.modules.module
+
+# a recorded call, until the block ends: (template, (root, scope, module type), phase, params read)
+_Pending = tuple[_Template, tuple["Root | None", str, str], Phase, int]
+
+
+def _scan(parts: list[Any], params: list[int], numel: Mapping[int, int], values: Any) -> bool:
+    """Append a flat, unambiguous encoding of ``values`` (an op's arguments or outputs)
+    to ``parts`` and the keys of the parameters they read to ``params``.
+
+    A plain tensor is encoded by shape and dtype (translators read shapes only; the
+    dtype decides floating), a scalar by its type and value (1, 1.0 and True hash
+    alike but may translate apart), a list or tuple by its type, length and items (one
+    level). A parameter is found by identity, or as the base of a view (``weight.t()``).
+    False: some value has no such encoding (a tensor subclass may hold symbolic sizes;
+    other objects), and the call is not cached."""
+    for value in values:
+        kind = type(value)
+        if kind is _TENSOR or kind is _PARAMETER:
+            parts.append(value.shape)
+            parts.append(value.dtype)
+            key = id(value)
+            if key in numel:
+                params.append(key)
+            else:
+                base = value._base
+                if base is not None and id(base) in numel:
+                    params.append(id(base))
+        elif kind in _SCALARS:
+            parts.append(kind)
+            parts.append(value)
+        elif kind is list or kind is tuple:
+            parts.append(kind)
+            parts.append(len(value))
+            for item in value:
+                inner = type(item)
+                if inner is _TENSOR or inner is _PARAMETER:
+                    parts.append(item.shape)
+                    parts.append(item.dtype)
+                    key = id(item)
+                    if key in numel:
+                        params.append(key)
+                    else:
+                        base = item._base
+                        if base is not None and id(base) in numel:
+                            params.append(id(base))
+                elif inner in _SCALARS:
+                    parts.append(inner)
+                    parts.append(item)
+                else:
+                    return False
+        else:
+            return False
+    return True
+
+
+def _floating(tensors_in: list[torch.Tensor], tensors_out: list[torch.Tensor]) -> bool:
+    """Whether the op worked on floating-point (or complex) data: outputs decide;
+    inputs for in-place and no-output ops, and for a compare of floats (bools out)."""
+    for tensor in tensors_out or tensors_in:
+        if tensor.is_floating_point() or tensor.is_complex():
+            return True
+    return bool(tensors_out) and any(t.is_floating_point() for t in tensors_in)
 
 
 def _flat_tensors(values: Any) -> list[torch.Tensor]:
@@ -229,6 +289,12 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         super().__init__()  # type: ignore[no-untyped-call]
         self.recorder = recorder
         self.cache: dict[Any, _OpInfo] = {}
+
+    def info(self, func: Any) -> _OpInfo:
+        info = self.cache.get(func)
+        if info is None:
+            info = self.cache[func] = _op_info(func)
+        return info
 
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -299,8 +365,12 @@ class Recorder:
         track_backward: bool = False,
         overrides: Mapping[str, Any] | None = None,
         ignore_compiling: bool = False,
+        fast: bool = False,
     ) -> None:
+        """``fast``: run the standard leaf modules (:mod:`.leaves`) with the dispatch mode
+        set aside and replay their ops (inference on real tensors; the caller decides)."""
         self.track_backward = track_backward
+        self.fast = fast
         # Capture mode: work PyTorch does while compiling or exporting a model (tracing
         # with fake tensors) is not what the user's code computes; step aside.
         self.ignore_compiling = ignore_compiling
@@ -316,19 +386,28 @@ class Recorder:
         self._node_scope: dict[Any, tuple[Root, str, str]] = {}
         self._dispatch_mode = _Mode(self)
         self.silenced = False
-        self._specs: dict[tuple[Any, ...], tuple[OpSpec | None, str]] = {}
+        self._pending: list[_Pending] = []
         # > 0 while a recorder started later on the same thread is active (nested profile)
         self.suspended = 0
 
     @contextlib.contextmanager
     def active(self, *, meta: bool = False) -> Iterator[None]:
         """Record every op run inside this block (``meta``: see :class:`_FunctionMode`)."""
-        if meta:
-            with _FunctionMode(self), self._dispatch_mode:
-                yield
-        else:
-            with self._dispatch_mode:
-                yield
+        try:
+            if meta:
+                with _FunctionMode(self), self._dispatch_mode:
+                    try:
+                        yield
+                    finally:
+                        self._step_back_in()
+            else:
+                with self._dispatch_mode:
+                    try:
+                        yield
+                    finally:
+                        self._step_back_in()
+        finally:
+            self.flush()
 
     # -- roots and parameters -----------------------------------------------------------
     def add_root(
@@ -337,8 +416,9 @@ class Recorder:
         params: Sequence[torch.Tensor] | None = None,
         named: Sequence[tuple[str, torch.nn.Module]] | None = None,
     ) -> Root:
-        """Register a top-level module; ``params`` replaces its parameters (meta stand-ins);
-        ``named`` is its ``named_modules(remove_duplicate=False)`` if the caller has it."""
+        """Register a top-level module. ``params``: the tensors that count as its parameters
+        (its own, or the meta stand-ins a meta run swaps in), if the caller has listed them;
+        ``named``: its ``named_modules(remove_duplicate=False)``, likewise."""
         existing = self.roots.get(id(module))
         if existing is not None:
             return existing
@@ -398,14 +478,10 @@ class Recorder:
             if self.roots:
                 root = next(iter(self.roots.values()))
                 return root, "", type(root.module).__name__
-            return None, "", ""
+            return _NOWHERE
         if self._stack:
-            entry = self._stack[-1]
-            return entry.root, entry.scope, entry.module_type
-        return None, "", ""
-
-    def _stepping_aside(self) -> bool:
-        return self.ignore_compiling and torch.compiler.is_compiling()
+            return self._stack[-1].owner
+        return _NOWHERE
 
     def _drop_finished(self, frame: FrameType | None) -> None:
         """Drop stack entries whose forward is no longer running: a module interrupted by a
@@ -419,54 +495,176 @@ class Recorder:
                 current = current.f_back
             if current is not None:
                 return
-            stack.pop()
+            if stack.pop().aside is not None:
+                self._step_back_in()
 
     def _pre_hook(self, module: torch.nn.Module, args: Any, frame: FrameType | None) -> None:
-        if self._stepping_aside():
+        if self.ignore_compiling and torch.compiler.is_compiling():
             return
-        if self._stack:
+        stack = self._stack
+        if stack:
             self._drop_finished(frame)
-        if self._stack:
-            root = self._stack[-1].root
+        key = id(module)
+        if stack:
+            top = stack[-1]
+            root = top.owner[0]
         else:
-            root = self.roots.get(id(module)) or self.add_root(module)
+            root = self.roots.get(key) or self.add_root(module)
             root.runs += 1
-        scope = root.names.get(id(module))
+        kind = type(module).__name__
+        scope = root.names.get(key)
         if scope is None:  # a module outside the root's tree (built during forward)
-            parent = self._stack[-1].scope if self._stack else ""
-            scope = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
-        if scope not in root.layers:  # rows follow the order layers start running
-            root.layers[scope] = LayerState(scope, type(module).__name__, root.own_params.get(scope, 0))
+            parent = stack[-1].owner[1] if stack else ""
+            scope = f"{parent}.{kind}" if parent else kind
+        layer = root.layers.get(scope)
+        if layer is None:  # rows follow the order layers start running
+            layer = root.layers[scope] = LayerState(scope, kind, root.own_params.get(scope, 0))
         stops: list[Any] = []
         if self.track_backward:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
-        self._stack.append(_Entry(root, scope, type(module).__name__, stops, module, frame))
+        entry = _Entry((root, scope, kind), layer, stops, module, frame)
+        stack.append(entry)
+        if self.fast:
+            self._maybe_step_aside(entry, module, args)
+
+    # -- the leaf fast path (see .leaves) ----------------------------------------------------
+    def _maybe_step_aside(self, entry: _Entry, module: torch.nn.Module, args: Any) -> None:
+        leaf = leaf_of(module, args)
+        if leaf is None:
+            return
+        state = _VARIANTS.get(leaf.variant)
+        if state is None:  # this variant's first call in the process: dispatch it, then compare
+            entry.check = leaf
+            entry.start = len(self._pending)
+            return
+        if not state or self.silenced or self.suspended:
+            return
+        # only when nothing else could see the leaf's ops: this recorder's mode on top of the
+        # dispatch stack, and no global module hook but flopmagic's (another one runs inside)
+        depth = torch._C._len_torch_dispatch_stack()
+        if depth == 0 or torch._C._get_dispatch_stack_at(depth - 1) is not self._dispatch_mode:
+            return
+        if len(_module_hooks._global_forward_pre_hooks) != 1 or len(_module_hooks._global_forward_hooks) != 1:
+            return
+        torch._C._pop_torch_dispatch_stack(None)
+        entry.aside = leaf
+
+    def _step_back_in(self) -> None:
+        """Put the dispatch mode back if a leaf set it aside and never returned (Ctrl-C)."""
+        stack = self._stack
+        if stack and stack[-1].aside is not None:
+            stack[-1].aside = None
+            torch._C._push_on_torch_dispatch_stack(self._dispatch_mode)
+
+    def _note_leaf(self, entry: _Entry, leaf: Leaf, x: torch.Tensor, output: Any) -> None:
+        """Note the ops of a leaf call run aside: looked up by the call's key (one dict
+        lookup and an append per op), or replayed the first time a key is seen."""
+        module = entry.module
+        key = leaf.key(module, x, output)
+        ops = _LEAF_OPS.get(key) if key is not None else None
+        if ops is None:
+            ops = self._replay(entry, leaf, x, output)
+            if key is not None and ops is not None:
+                if len(_LEAF_OPS) >= _TEMPLATES_MAX:
+                    _LEAF_OPS.clear()
+                _LEAF_OPS[key] = ops
+            return
+        numel = self.param_numel
+        weights = module._parameters
+        owner = entry.owner
+        pending = self._pending
+        for template, names in ops:
+            params = 0
+            for name in names:
+                tensor = weights.get(name)
+                if tensor is not None:
+                    params += numel.get(id(tensor), 0)
+            pending.append((template, owner, "forward", params))
+
+    def _replay(self, entry: _Entry, leaf: Leaf, x: torch.Tensor, output: Any) -> _LeafOps | None:
+        """Record a leaf call's ops as the dispatch mode would have; return them as
+        (template, names of the module's parameters each reads), or None if it failed."""
+        info = self._dispatch_mode.info
+        record = self.record
+        names = {id(t): name for name, t in entry.module._parameters.items() if t is not None}
+        reads: list[tuple[str, ...]] = []
+
+        def note(func: Any, op_args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+            record(info(func), op_args, kwargs, out)
+            found: list[str] = []
+            for value in op_args:
+                for tensor in value if isinstance(value, (list, tuple)) else (value,):
+                    if isinstance(tensor, torch.Tensor):
+                        name = names.get(id(tensor)) or (
+                            names.get(id(tensor._base)) if tensor._base is not None else None
+                        )
+                        if name is not None:
+                            found.append(name)
+            reads.append(tuple(dict.fromkeys(found)))
+
+        start = len(self._pending)
+        try:
+            # the views and scratch tensors a replay makes are not the model's ops: no mode sees them
+            with torch._C._DisableTorchDispatch():
+                leaf.replay(entry.module, x, output, note)
+        except Exception as error:  # never lose the call: report it instead of guessing
+            del self._pending[start:]
+            why = f"could not replay its ops ({type(error).__name__}: {error})"
+            self._pending.append(
+                (_Template(f"{entry.owner[2]} (replayed)", None, why, True), entry.owner, "forward", 0)
+            )
+            return None
+        return tuple((item[0], read) for item, read in zip(self._pending[start:], reads, strict=True))
+
+    def _check(self, entry: _Entry, x: torch.Tensor, output: Any) -> None:
+        """Compare a variant's first replay with what the dispatch mode recorded for it."""
+        leaf = entry.check
+        assert leaf is not None
+        start = entry.start
+        seen = self._pending[start:]
+        del self._pending[start:]
+        try:
+            self._replay(entry, leaf, x, output)
+            _VARIANTS[leaf.variant] = self._pending[start:] == seen
+        finally:
+            self._pending[start:] = seen
 
     def _post_hook(self, module: torch.nn.Module, args: Any, kwargs: Mapping[str, Any], output: Any, ok: bool) -> None:
         """``ok``: the forward returned (False: PyTorch's error path, the call is not counted)."""
         stack = self._stack
-        if not stack or self._stepping_aside():
+        if not stack or (self.ignore_compiling and torch.compiler.is_compiling()):
             return
         # normally the top entry; entries above it are calls a BaseException cut short
-        for depth in range(len(stack) - 1, -1, -1):
-            if stack[depth].module is module:
-                break
-        else:
-            return
-        entry = stack[depth]
-        del stack[depth:]
+        entry = stack[-1]
+        if entry.module is not module:
+            for depth in range(len(stack) - 2, -1, -1):
+                if stack[depth].module is module:
+                    break
+            else:
+                return
+            self._step_back_in()
+            del stack[depth + 1 :]
+            entry = stack[-1]
+        if entry.aside is not None:
+            if ok:
+                self._note_leaf(entry, entry.aside, args[0], output)
+            self._step_back_in()
+        elif entry.check is not None and ok and not kwargs:
+            self._check(entry, args[0], output)
+        stack.pop()
         if not ok:
             return
-        root, scope = entry.root, entry.scope
-        if not stack and root.first_call is None:  # the root's first call: remember its inputs
-            root.first_call = (tuple(args), dict(kwargs))
-            root.input_shapes = output_shapes((args, kwargs))
-        layer = root.layers[scope]
+        if not stack:
+            root = entry.owner[0]
+            if root.first_call is None:  # the root's first call: remember its inputs
+                root.first_call = (tuple(args), dict(kwargs))
+                root.input_shapes = output_shapes((args, kwargs))
+        layer = entry.layer
         layer.calls += 1
         if layer.calls == 1:
             layer.output_shapes = output_shapes(output)
         if self.track_backward:
-            self._tag(output, (root, scope, entry.module_type), entry.stops)
+            self._tag(output, entry.owner, entry.stops)
 
     def _tag(self, output: Any, owner: tuple[Root, str, str], stops: list[Any]) -> None:
         """Attribute the autograd nodes this module call created to it (innermost first)."""
@@ -512,25 +710,59 @@ class Recorder:
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> None:
+        """Note one op. The hot path: one walk over the arguments gives both the call's
+        signature and the parameters it reads. Translators read shapes and arguments
+        only, so an op called again with the same signature (inputs, outputs, scalars)
+        reuses the first call's template (one translation, one spec object, which the
+        pricing step then prices once: its cache keys on the spec's identity), also
+        across recorders (:data:`_TEMPLATES`)."""
         if self.silenced:  # inside a function recorded as one op
             return
+        numel = self.param_numel
+        parts: list[Any] = [info.native, len(args)]
+        read: list[int] = []
+        cacheable = _scan(parts, read, numel, args)
+        if cacheable and kwargs:
+            for name, value in kwargs.items():
+                parts.append(name)
+                if not _scan(parts, read, numel, (value,)):
+                    cacheable = False
+                    break
+        if cacheable:
+            parts.append(None)  # outputs follow (data-dependent shapes, such as a boolean mask's)
+            cacheable = _scan(parts, [], numel, (out,))
+        key = tuple(parts) if cacheable else None
+        template = _TEMPLATES.get(key) if key is not None else None
+        if template is None:
+            template = self._template(info, args, kwargs, out)
+            if key is not None:
+                if len(_TEMPLATES) >= _TEMPLATES_MAX:
+                    _TEMPLATES.clear()
+                _TEMPLATES[key] = template
+        if not cacheable:  # the walk stopped early: find the parameters the slow way
+            tensors_in = _flat_tensors(args)
+            if kwargs:
+                tensors_in += _flat_tensors(kwargs.values())
+            params = self._params_read(tensors_in)
+        elif not read:
+            params = 0
+        elif len(read) == 1:
+            params = numel[read[0]]
+        else:  # a parameter read twice by one op counts once
+            params = sum(numel[k] for k in dict.fromkeys(read))
+        phase = self.phase if self.phase is not None else self._phase()
+        stack = self._stack
+        owner = stack[-1].owner if phase == "forward" and stack else self._current(phase)
+        self._pending.append((template, owner, phase, params))
+
+    def _template(self, info: _OpInfo, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> _Template:
         spec: OpSpec | None = None
         note = ""
         if info.translator is not None:
-            # Translators read shapes and arguments only: an op called again with the same
-            # signature (inputs, outputs, scalars) gets the same spec object, which the
-            # pricing step then prices once (its cache keys on the spec's identity).
-            key = _signature(info, args, kwargs, out)
-            cached = self._specs.get(key) if key is not None else None
-            if cached is not None:
-                spec, note = cached
-            else:
-                try:
-                    spec = info.translator(_bind(info, args, kwargs), out)
-                except Exception as error:  # report the op instead of guessing its cost
-                    note = f"could not read its arguments ({type(error).__name__}: {error})"
-                if key is not None:
-                    self._specs[key] = (spec, note)
+            try:
+                spec = info.translator(_bind(info, args, kwargs), out)
+            except Exception as error:  # report the op instead of guessing its cost
+                note = f"could not read its arguments ({type(error).__name__}: {error})"
         tensors_in = _flat_tensors(args)
         if kwargs:
             tensors_in += _flat_tensors(kwargs.values())
@@ -538,7 +770,23 @@ class Recorder:
             tensors_out = [out]
         else:
             tensors_out = _flat_tensors(out if isinstance(out, (list, tuple)) else (out,))
-        self.append(info.native, spec, tensors_in, tensors_out, note)
+        return self._make_template(info.native, spec, tensors_in, tensors_out, note)
+
+    @staticmethod
+    def _make_template(
+        native: str, spec: OpSpec | None, tensors_in: list[torch.Tensor], tensors_out: list[torch.Tensor], note: str
+    ) -> _Template:
+        # raw shapes are kept only for ops without a spec (unsupported): the spec has them otherwise
+        if spec is not None:
+            return _Template(native, spec, note, _floating(tensors_in, tensors_out))
+        return _Template(
+            native,
+            None,
+            note,
+            _floating(tensors_in, tensors_out),
+            tuple(shape_of(t) for t in tensors_in),
+            tuple(shape_of(t) for t in tensors_out),
+        )
 
     def append(
         self,
@@ -548,35 +796,33 @@ class Recorder:
         tensors_out: list[torch.Tensor],
         note: str,
     ) -> None:
+        """Note one op recorded whole (a torch-level function on meta tensors)."""
         phase = self.phase if self.phase is not None else self._phase()
-        root: Root | None
-        if phase == "forward" and self._stack:  # the common case, without a call
-            entry = self._stack[-1]
-            root, scope, module_type = entry.root, entry.scope, entry.module_type
-        else:
-            root, scope, module_type = self._current(phase)
-        floating = False
-        for tensor in tensors_out or tensors_in:  # outputs decide; inputs for in-place/no-output ops
-            if tensor.is_floating_point() or tensor.is_complex():
-                floating = True
-                break
-        if not floating and tensors_out:  # a compare of floats gives bools: the work was on floats
-            floating = any(t.is_floating_point() for t in tensors_in)
-        params = self._params_read(tensors_in)
-        # raw shapes are kept only for ops without a spec (unsupported): the spec has them otherwise
-        call = RawCall(
-            native=native,
-            spec=spec,
-            scope=scope,
-            module_type=module_type,
-            params=params,
-            phase=phase,
-            floating=floating,
-            inputs=() if spec is not None else tuple(shape_of(t) for t in tensors_in),
-            outputs=() if spec is not None else tuple(shape_of(t) for t in tensors_out),
-            note=note,
-        )
-        (root.calls if root is not None else self.loose).append(call)
+        stack = self._stack
+        owner = stack[-1].owner if phase == "forward" and stack else self._current(phase)
+        template = self._make_template(native, spec, tensors_in, tensors_out, note)
+        self._pending.append((template, owner, phase, self._params_read(tensors_in)))
+
+    def flush(self) -> None:
+        """Turn the calls noted so far into :class:`RawCall` objects on their roots (or
+        :attr:`loose`), in the order they ran. Called when a recording block ends: the
+        hot path only appends a tuple per op."""
+        pending, self._pending = self._pending, []
+        loose = self.loose
+        for template, (root, scope, module_type), phase, params in pending:
+            call = RawCall(
+                template.native,
+                template.spec,
+                scope,
+                module_type,
+                params,
+                phase,
+                template.floating,
+                template.inputs,
+                template.outputs,
+                template.note,
+            )
+            (root.calls if root is not None else loose).append(call)
 
 
 # -- one pair of global hooks, routed to the recorder active on the calling thread ----------

@@ -277,8 +277,9 @@ def profile_module(
             args, kwargs = _to_meta(args), _to_meta(kwargs)
 
     guard = ModelStateGuard(model, modules, params if stand_ins is None else None)
-    recorder = Recorder(track_backward=training, overrides=overrides)
-    root = recorder.add_root(model, params if stand_ins is not None else None, named=named)
+    # inference on real tensors: the standard leaves may skip the dispatch mode (.leaves)
+    recorder = Recorder(track_backward=training, overrides=overrides, fast=not training and not meta)
+    root = recorder.add_root(model, params, named=named)
 
     def call() -> Any:
         if stand_ins is not None:
