@@ -251,20 +251,17 @@ def _fvcore_adaptive_pool(record: OpRecord) -> bool:
     return record.op == "mean" and record.module_type == "AdaptiveAvgPool2d"
 
 
-def _fvcore_fused_attention(record: OpRecord) -> int:
-    """fvcore's count for the fused inference kernels of nn.MultiheadAttention and
-    nn.TransformerEncoderLayer: its JIT trace runs the Python path instead, where the
-    projections are ``aten::linear`` (input numel x out_features, no bias), the layer
-    norms ``aten::layer_norm`` (numel x 5) and ``aten::scaled_dot_product_attention`` 0."""
-    q = record.inputs[0]
-    width = q[-1]
-    tokens = numel(q[:-1])
-    if record.op == "multi_head_attention":
-        k, v = record.inputs[1], record.inputs[2]
-        # q, k and v projections (one packed linear for self-attention) and the output projection
-        return (tokens + numel(k[:-1]) + numel(v[:-1])) * width * width + tokens * width * width
-    ffn = record.spec.int_attr("ffn_dim", 0)
-    return 4 * tokens * width * width + 2 * tokens * width * ffn + 2 * 5 * tokens * width
+def _fvcore_encoder_layer(record: OpRecord) -> int:
+    """fvcore's count for nn.TransformerEncoderLayer's fused inference kernel.
+
+    fvcore's JIT trace, under ``torch.no_grad()`` in eval mode as flopmagic runs the model,
+    does not take the layer's fused path: it sees the feed-forward as two ``aten::linear``
+    (input numel x out_features, no bias) and the two ``aten::layer_norm`` (numel x 5), while
+    the self-attention inside does take ``aten::_native_multi_head_attention``, which it has
+    no handle for (0), like the preset's fused ``multi_head_attention``."""
+    x = record.inputs[0]
+    tokens, width, ffn = numel(x[:-1]), x[-1], record.spec.int_attr("ffn_dim", 0)
+    return 2 * tokens * width * ffn + 2 * 5 * tokens * width
 
 
 def _fvcore(record: OpRecord) -> Cost:
@@ -277,8 +274,8 @@ def _fvcore(record: OpRecord) -> Cost:
         return Cost()
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
         return _mac_units(canonical(record).macs)
-    if op in ("multi_head_attention", "transformer_encoder_layer") and record.native.startswith("aten."):
-        return _mac_units(_fvcore_fused_attention(record))
+    if op == "transformer_encoder_layer" and record.native.startswith("aten."):
+        return _mac_units(_fvcore_encoder_layer(record))
     if op == "batch_norm" and record.module_type in _FVCORE_INSTANCE_NORMS:
         # aten::instance_norm (norm_flop_counter(1)), also with running statistics in eval,
         # where the recorder sees the eval batch norm it calls
