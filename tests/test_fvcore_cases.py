@@ -755,11 +755,17 @@ _NOT_REPRODUCED = [
     # einsum without a summed index: fvcore prices numpy's path (floor(20 / 2) for the outer
     # product); torch runs a plain multiply, which the preset (like fvcore for aten::mul) counts 0
     ("einsum_outer", _Op(lambda a, b: torch.einsum("a,b->ab", a, b)), [(4,), (5,)], -10),
+    # the same for an elementwise product (floor(12 / 2)) and a plain sum (floor(2 * 24 / 2))
+    ("einsum_hadamard", _Op(lambda a, b: torch.einsum("ij,ij->ij", a, b)), [(3, 4), (3, 4)], -6),
+    ("einsum_sum", _Op(lambda a: torch.einsum("bij->b", a)), [(2, 3, 4)], -24),
     # matmul of a 2-D by a batched operand: fvcore's handle is prod(a.shape) * b.shape[-1],
     # blind to b's batch (20 * 10 * 100 for 2 x 20 * 10 * 100 MACs)
     ("matmul_broadcast_rhs", _Op(torch.matmul), [(20, 10), (2, 10, 100)], 20000),
     # padding="same" is aten::_convolution_mode in the trace, which fvcore has no handle for
     ("conv_padding_same", nn.Conv2d(4, 6, 3, padding="same"), [(1, 4, 7, 7)], 49 * 6 * 4 * 9),
+    ("conv_padding_valid", nn.Conv2d(4, 6, 3, padding="valid"), [(1, 4, 7, 7)], 25 * 6 * 4 * 9),
+    # a bare F.adaptive_avg_pool1d reaches dispatch as the 2-D kernel: numel(input) 2 * 3 * 8
+    ("functional_adaptive_avg_pool1d", _Op(lambda x: F.adaptive_avg_pool1d(x, 2)), [(2, 3, 8)], 48),
     # tensordot and multi_dot are traced as themselves (no handle), run as mm's
     ("tensordot", _Op(lambda a, b: torch.tensordot(a, b, dims=([1], [0]))), [(3, 4), (4, 5)], 60),
     ("multi_dot", _Op(lambda a, b, c: torch.linalg.multi_dot([a, b, c])), [(3, 4), (4, 5), (5, 6)], 60 + 90),

@@ -310,12 +310,13 @@ register_convention(
         reports="macs",
         label="flops",
         description=(
-            "MACs under the name 'flops' ('one fused multiply-add as one flop'): convolution, "
-            "matmul, linear and einsum without bias; batch norm numel x 2 (eval, affine), "
-            "layer/group norm numel x 5, adaptive average pooling numel(input) (a written "
-            "x.mean((2, 3), keepdim=True) is aten::mean: 0), upsample_nearest2d 1 and "
-            "upsample_bilinear2d 4 per output (nearest-exact and antialiased: 0), grid_sampler 4 "
-            "per output; activations, elementwise, max pooling and attention kernels count 0."
+            "MACs under the name 'flops' ('one fused multiply-add as one flop') of the forward "
+            "pass: convolution, matmul, linear and einsum without bias (baddbmm, addbmm, mv, dot: "
+            "0); batch norm numel x 2 (eval, affine), layer/group/instance norm numel x 5, "
+            "adaptive_avg_pool2d numel(input) (a written x.mean((2, 3), keepdim=True) is "
+            "aten::mean: 0; 1-D and 3-D pooling 0), upsample_nearest2d 1 and upsample_bilinear2d "
+            "4 per output (nearest-exact and antialiased: 0), grid_sampler 4 per output; "
+            "nn.RNN/GRU/LSTM, activations, elementwise, max pooling and attention kernels count 0."
         ),
         source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
         rule=_fvcore,
