@@ -337,23 +337,35 @@ def test_autograd_function() -> None:
 
 
 _HANDLE_CASES = [
-    # test_batch_norm: (2, 2, 2, 2) input = 16 elements, per-channel vectors of 2
-    ("batch_norm_eval_affine", lambda x, v: F.batch_norm(x, v, v, v, v), 32),  # 16 x 2
-    ("batch_norm_eval", lambda x, v: F.batch_norm(x, v, v, None, None), 16),  # 16 x 1
-    ("batch_norm_training_affine", lambda x, v: F.batch_norm(x, v.clone(), v.clone(), v, v, True), 80),  # 16 x 5
-    # test_group_norm: 2 groups; norm_flop_counter: 16 x 5 with affine, 16 x 4 without
-    ("group_norm_affine", lambda x, v: F.group_norm(x, 2, v, v), 80),
-    ("group_norm", lambda x, v: F.group_norm(x, 2), 64),
-    # test_upsample: bilinear x2 to (2, 2, 4, 4): 4 per output = 2**4 * 4 * 4
-    ("upsample_bilinear", lambda x, v: F.interpolate(x, None, 2, "bilinear", False), 2**4 * 4 * 4),
+    # (name, call, fvcore's number in the original, the default convention's FLOPs)
+    # test_batch_norm: (2, 2, 2, 2) input = 16 elements, 2 channels. Default batch norm:
+    # eval 2 per element + 5 per channel to fold (3 without affine); training 5 per element
+    # (+ 2 if affine) + 11 per channel
+    ("batch_norm_eval_affine", lambda x, v: F.batch_norm(x, v, v, v, v), 16 * 2, 2 * 16 + 5 * 2),
+    ("batch_norm_eval", lambda x, v: F.batch_norm(x, v, v, None, None), 16 * 1, 2 * 16 + 3 * 2),
+    (
+        "batch_norm_training_affine",
+        lambda x, v: F.batch_norm(x, v.clone(), v.clone(), v, v, True),
+        16 * 5,
+        7 * 16 + 11 * 2,
+    ),
+    # test_group_norm: 2 groups; fvcore's norm_flop_counter: 16 x 5 with affine, 16 x 4 without.
+    # Default: 5 per element (+ 2 if affine) + 4 per (sample, group) = 4 groups in all
+    ("group_norm_affine", lambda x, v: F.group_norm(x, 2, v, v), 16 * 5, 7 * 16 + 4 * 4),
+    ("group_norm", lambda x, v: F.group_norm(x, 2), 16 * 4, 5 * 16 + 4 * 4),
+    # test_upsample: bilinear x2 to (2, 2, 4, 4): fvcore 4 per output = 2**4 * 4 * 4; default:
+    # 64 outputs x 3 lerps of 3 FLOPs
+    ("upsample_bilinear", lambda x, v: F.interpolate(x, None, 2, "bilinear", False), 2**4 * 4 * 4, 64 * 9),
 ]
 
 
-@pytest.mark.parametrize(("name", "fn", "expected"), _HANDLE_CASES, ids=[c[0] for c in _HANDLE_CASES])
-def test_handles(name: str, fn: Any, expected: int) -> None:
+@pytest.mark.parametrize(("name", "fn", "expected", "default_flops"), _HANDLE_CASES, ids=[c[0] for c in _HANDLE_CASES])
+def test_handles(name: str, fn: Any, expected: int, default_flops: int) -> None:
     x, vec = torch.rand(2, 2, 2, 2), torch.rand(2)
     model = _Op(lambda x: fn(x, vec))
-    assert _preset_equals_fvcore(model, (x,)).under("fvcore").macs == expected
+    profile = _preset_equals_fvcore(model, (x,))
+    assert profile.under("fvcore").macs == expected
+    assert profile.flops == default_flops
 
 
 @pytest.mark.parametrize("fn", [torch.mm, torch.matmul], ids=["mm", "matmul"])
@@ -361,13 +373,6 @@ def test_torch_mm(fn: Any) -> None:
     # test_torch_mm: aten::mm and aten::matmul on (3, 4) @ (4, 5): 3 * 4 * 5 = 60 MACs
     profile = _preset_equals_fvcore(_Op(fn), (torch.rand(3, 4), torch.rand(4, 5)))
     assert profile.under("fvcore").macs == profile.macs == 60
-
-
-def test_upsample_default_convention() -> None:
-    # test_upsample's shape under the default: 2 * 2 * 4 * 4 = 64 outputs, bilinear = 3 lerps
-    # of 3 FLOPs each (fvcore's 4 per output is its own rule)
-    model = _Op(lambda x: F.interpolate(x, None, 2, "bilinear", False))
-    assert flopmagic.profile(model, (torch.rand(2, 2, 2, 2),)).flops == 64 * 9
 
 
 # -- tests/test_jit_model_analysis.py: TestJitModelAnalysis --------------------------------
