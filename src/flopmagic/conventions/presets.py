@@ -222,12 +222,64 @@ def _affine(record: OpRecord) -> bool:
     return record.spec.flag("affine") or record.spec.flag("weight")
 
 
+# Matmul-family aten ops fvcore has no handle for (aten::baddbmm, aten::addbmm, aten::mv,
+# aten::dot, ...): 0 there. ``torch.matmul`` reaches dispatch as ``mv``/``dot`` only for a
+# 1-D right operand, where fvcore's matmul handle fails (it reads the operand's [-2]).
+_FVCORE_UNHANDLED_MATMULS = frozenset({"aten.baddbmm", "aten.addbmm", "aten.mv", "aten.addmv", "aten.dot", "aten.vdot"})
+# Whole-sequence recurrent modules are one aten::rnn_tanh / gru / lstm node in fvcore's trace,
+# which it has no handle for; the recorder sees the linears of the CPU decomposition.
+_FVCORE_RECURRENT_MODULES = frozenset({"RNN", "GRU", "LSTM"})
+_FVCORE_INSTANCE_NORMS = frozenset({"InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"})
+_ADAPTIVE_AVG_POOL_2D = frozenset({"aten._adaptive_avg_pool2d", "aten.adaptive_avg_pool2d"})
+
+
+def _fvcore_adaptive_pool(record: OpRecord) -> bool:
+    """An ``aten::adaptive_avg_pool2d`` node in fvcore's trace (priced numel(input)).
+
+    ``adaptive_avg_pool1d`` calls the 2-D kernel on an unsqueezed input below the trace
+    (fvcore: an unsupported ``aten::adaptive_avg_pool1d``, 0); ``nn.AdaptiveAvgPool1d`` is
+    told apart by its module, a bare ``F.adaptive_avg_pool1d`` call is not."""
+    if record.module_type in ("AdaptiveAvgPool1d", "AdaptiveAvgPool3d"):
+        return False
+    if record.op == "adaptive_avg_pool":
+        if not record.native.startswith("aten."):  # another framework's pooling op
+            return len(record.inputs[0]) == 4
+        dims = record.attrs.get("dims")
+        return _packet(record.native) in _ADAPTIVE_AVG_POOL_2D or dims == (-1, -2)
+    # output size 1 on an unbatched (C, H, W) input: a mean over (-1, -2) the recorder
+    # cannot call pooling without its module
+    return record.op == "mean" and record.module_type == "AdaptiveAvgPool2d"
+
+
+def _fvcore_encoder_layer(record: OpRecord) -> int:
+    """fvcore's count for nn.TransformerEncoderLayer's fused inference kernel.
+
+    fvcore's JIT trace, under ``torch.no_grad()`` in eval mode as flopmagic runs the model,
+    does not take the layer's fused path: it sees the feed-forward as two ``aten::linear``
+    (input numel x out_features, no bias) and the two ``aten::layer_norm`` (numel x 5), while
+    the self-attention inside does take ``aten::_native_multi_head_attention``, which it has
+    no handle for (0), like the preset's fused ``multi_head_attention``."""
+    x = record.inputs[0]
+    tokens, width, ffn = numel(x[:-1]), x[-1], record.spec.int_attr("ffn_dim", 0)
+    return 2 * tokens * width * ffn + 2 * 5 * tokens * width
+
+
 def _fvcore(record: OpRecord) -> Cost:
     op = record.op
-    if _written_mean(record):
+    if record.phase != "forward":
+        return Cost()  # fvcore traces the forward pass only
+    if _written_mean(record) or record.module_type in _FVCORE_RECURRENT_MODULES:
+        return Cost()
+    if op == "matmul" and _packet(record.native) in _FVCORE_UNHANDLED_MATMULS:
         return Cost()
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum"):
         return _mac_units(canonical(record).macs)
+    if op == "transformer_encoder_layer" and record.native.startswith("aten."):
+        return _mac_units(_fvcore_encoder_layer(record))
+    if op == "batch_norm" and record.module_type in _FVCORE_INSTANCE_NORMS:
+        # aten::instance_norm (norm_flop_counter(1)), also with running statistics in eval,
+        # where the recorder sees the eval batch norm it calls
+        return _mac_units(_x(record) * (5 if _affine(record) else 4))
     if op == "batch_norm":
         # fvcore/nn/jit_handles.py batchnorm_flop_jit: eval numel * (2 if affine else 1);
         # training uses norm_flop_counter: numel * (5 if affine else 4).
@@ -246,8 +298,7 @@ def _fvcore(record: OpRecord) -> Cost:
             return _mac_units(4 * _y(record))
     if op == "grid_sample":
         return _mac_units(4 * _y(record))  # aten::grid_sampler: elementwise_flop_counter(0, 4)
-    adaptive_pool = op == "adaptive_avg_pool" or (op == "mean" and record.module_type == "AdaptiveAvgPool2d")
-    if adaptive_pool and len(record.inputs[0]) == 4:
+    if op in ("adaptive_avg_pool", "mean") and _fvcore_adaptive_pool(record):
         return _mac_units(_x(record))  # elementwise_flop_counter(1, 0): numel(input)
     return Cost()
 
@@ -259,12 +310,13 @@ register_convention(
         reports="macs",
         label="flops",
         description=(
-            "MACs under the name 'flops' ('one fused multiply-add as one flop'): convolution, "
-            "matmul, linear and einsum without bias; batch norm numel x 2 (eval, affine), "
-            "layer/group norm numel x 5, adaptive average pooling numel(input) (a written "
-            "x.mean((2, 3), keepdim=True) is aten::mean: 0), upsample_nearest2d 1 and "
-            "upsample_bilinear2d 4 per output (nearest-exact and antialiased: 0), grid_sampler 4 "
-            "per output; activations, elementwise, max pooling and attention kernels count 0."
+            "MACs under the name 'flops' ('one fused multiply-add as one flop') of the forward "
+            "pass: convolution, matmul, linear and einsum without bias (baddbmm, addbmm, mv, dot: "
+            "0); batch norm numel x 2 (eval, affine), layer/group/instance norm numel x 5, "
+            "adaptive_avg_pool2d numel(input) (a written x.mean((2, 3), keepdim=True) is "
+            "aten::mean: 0; 1-D and 3-D pooling 0), upsample_nearest2d 1 and upsample_bilinear2d "
+            "4 per output (nearest-exact and antialiased: 0), grid_sampler 4 per output; "
+            "nn.RNN/GRU/LSTM, activations, elementwise, max pooling and attention kernels count 0."
         ),
         source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
         rule=_fvcore,

@@ -231,6 +231,12 @@ _MOVEMENT = {
 for _kind, _ops in _MOVEMENT.items():
     for _name in dict.fromkeys(_ops):
         _register(f"aten.{_name}", _same(_kind))
+# torch.autograd.profiler.record_function (nn.DataParallel.forward opens one): a profiler
+# range marker, no tensor work.
+_register(
+    ["profiler._record_function_enter", "profiler._record_function_enter_new", "profiler._record_function_exit"],
+    _same("create"),
+)
 
 _SAME_SHAPE = {
     "neg": "neg",
