@@ -90,6 +90,10 @@ class RawCall:
     outputs: tuple[Shape, ...]
     note: str = ""
 
+    @property
+    def within(self) -> str:  # presets2: a call inside F.scaled_dot_product_attention is a MarkedCall (sdpa_scope)
+        return ""
+
 
 @dataclass(slots=True)
 class LayerState:
@@ -98,6 +102,7 @@ class LayerState:
     params: int
     calls: int = 0
     output_shapes: tuple[Shape, ...] = ()
+    module_class: str = ""  # presets2: the fully qualified class, once per layer (exact-type hooks)
 
 
 @dataclass(slots=True)
@@ -436,7 +441,9 @@ class Recorder:
             parent = self._stack[-1].scope if self._stack else ""
             scope = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
         if scope not in root.layers:  # rows follow the order layers start running
-            root.layers[scope] = LayerState(scope, type(module).__name__, root.own_params.get(scope, 0))
+            kind = type(module)
+            qualified = f"{kind.__module__}.{kind.__qualname__}"  # presets2: exact type vs subclass
+            root.layers[scope] = LayerState(scope, kind.__name__, root.own_params.get(scope, 0), module_class=qualified)
         stops: list[Any] = []
         if self.track_backward:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
