@@ -116,3 +116,36 @@ def test_meta_device_records_one_marked_op() -> None:
     profile = flopmagic.profile(_Attention(), input_shape=(1, 2, 4, 8), device="meta")
     marked = [(r.native, r.op) for r in profile.records if r.within == SDPA]
     assert marked == [("aten.scaled_dot_product_attention", "attention")]
+
+
+def test_a_captured_cell_marks_model_and_loose_calls() -> None:
+    from flopmagic.capture import CellCapture
+
+    model, q = _Attention(), torch.randn(1, 2, 4, 8)
+    with CellCapture({"model": model}) as capture:
+        model(q)
+        F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)  # the cell's own call, outside modules
+    assert F.scaled_dot_product_attention is ORIGINAL
+    (profile,) = capture.results().profiles
+    marked = [r for r in profile.records if r.within == SDPA]
+    # two math-path calls, each Q K^T and P V: 2 x 2 bmm's
+    assert [r.native for r in marked].count("aten.bmm.default") == 4
+    assert {r.scope for r in marked if r.native == "aten.bmm.default"} == {"", "(other ops)"}
+    assert profile.under("fvcore").macs == 2 * 4 * 8 * 8  # the projection only
+
+
+def test_torch_compile_traces_through_the_wrapper_in_one_graph() -> None:
+    # while another thread's profile has it installed (torch.compile does not run under a
+    # recorder's own dispatch mode at all)
+    def attend(q: Any) -> Any:
+        return F.scaled_dot_product_attention(q, q, q) * 2
+
+    q = torch.randn(1, 2, 4, 8)
+    torch._dynamo.reset()
+    try:
+        with sdpa_scope.marked():
+            assert F.scaled_dot_product_attention is not ORIGINAL
+            out = torch.compile(attend, backend="eager", fullgraph=True)(q)  # a graph break would raise
+    finally:
+        torch._dynamo.reset()
+    assert torch.equal(out, ORIGINAL(q, q, q) * 2)

@@ -61,8 +61,10 @@ def _mark(calls: list[RawCall], start: int) -> None:
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def scaled_dot_product_attention(*args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling():  # first: a compiler tracing this sees the original only
+            return original(*args, **kwargs)
         stack = getattr(_local, "recorders", None)
-        if not stack or torch.compiler.is_compiling():
+        if not stack:
             return original(*args, **kwargs)
         recorder = stack[-1]
         lists = [root.calls for root in recorder.roots.values()]
