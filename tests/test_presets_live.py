@@ -2,8 +2,9 @@
 
 Covers the preset differences of issue 17: FlopCounterMode's fused SDPA backward (five
 matmuls) and meta-device SDPA, fvcore/ptflops on a written ``x.mean((2, 3), keepdim=True)``,
-fvcore on nearest-exact and antialiased interpolation, ``aten.grid_sampler_2d``, and the
-calflops and torchprofile presets against those tools.
+fvcore on nearest-exact and antialiased interpolation, ``aten.grid_sampler_2d``, the
+calflops and torchprofile presets against those tools, every preset on CPU SDPA's fused
+and math paths, and thop/ptflops on module subclasses (exact-type hooks).
 """
 
 from __future__ import annotations
@@ -157,19 +158,64 @@ def test_torch_preset_meta_training_sdpa_equals_flop_counter_mode() -> None:
     assert profile.flops == mode.get_total_flops()
 
 
-class _DropoutAttention(nn.Module):  # type: ignore[misc]
-    def forward(self, q: Any, k: Any, v: Any) -> Any:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=0.1)
+class _Attention2(nn.Module):  # type: ignore[misc]
+    """q/k/v projections, then F.scaled_dot_product_attention on the path ``trigger`` makes
+    CPU take: ``fused`` (one kernel), or the decomposed math path for ``dropout`` (p = 0.1),
+    ``vdim`` (value head dim 16, the query's 8) or ``noncontig`` (value's last dim strided)."""
+
+    def __init__(self, trigger: str) -> None:
+        super().__init__()
+        self.trigger = trigger
+        self.q, self.k = nn.Linear(32, 32), nn.Linear(32, 32)
+        self.v = nn.Linear(32, 64 if trigger == "vdim" else 32)
+
+    def forward(self, x: Any) -> Any:
+        b, n, _ = x.shape
+        q = self.q(x).reshape(b, n, 4, 8).transpose(1, 2)
+        k = self.k(x).reshape(b, n, 4, 8).transpose(1, 2)
+        v = self.v(x).reshape(b, n, 4, -1).transpose(1, 2)
+        if self.trigger == "noncontig":
+            v = v.transpose(-1, -2).contiguous().transpose(-1, -2)  # same values, last-dim stride n
+        dropout = 0.1 if self.trigger == "dropout" else 0.0
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout).transpose(1, 2).reshape(b, n, -1)
 
 
-def test_fvcore_preset_documented_difference_on_sdpa_math_fallback() -> None:
-    # docs/conventions.md: with dropout CPU SDPA runs its decomposed math path; fvcore sees one
-    # unsupported op (0), the recorder sees the two bmm's and the preset prices them.
-    model = _DropoutAttention()
-    inputs = tuple(torch.randn(2, 4, 64, 32) for _ in range(3))
-    assert _fvcore(model, inputs) == 0
-    # Q K^T and P V: 2 x (2 * 4) x 64 x 64 x 32 = 2,097,152 MACs
-    assert flopmagic.profile(model, inputs, convention="fvcore").macs == 2 * 8 * 64 * 64 * 32
+@pytest.mark.parametrize("trigger", ["fused", "dropout", "vdim", "noncontig"])
+def test_presets_equal_their_tools_on_sdpa_fused_and_math_paths(trigger: str) -> None:
+    import copy
+
+    flop_counter = pytest.importorskip("torch.utils.flop_counter")
+    model, x = _Attention2(trigger).eval(), torch.randn(2, 64, 32)
+    profile = flopmagic.profile(model, (x,))
+    inside = [r for r in profile.records if r.within == "scaled_dot_product_attention"]
+    natives = [r.native for r in inside]
+    if trigger == "fused":
+        assert natives == ["aten._scaled_dot_product_flash_attention_for_cpu.default"]
+    else:  # the math path ran, and every op of it is marked
+        assert natives.count("aten.bmm.default") == 2 and "aten._safe_softmax.default" in natives
+    dv = 16 if trigger == "vdim" else 8
+    # Q K^T and P V over (2 * 4) heads x 64 x 64: 8 * 64 * 64 * (8 + dv) MACs, either path
+    assert sum(r.macs for r in inside) == 8 * 64 * 64 * (8 + dv)
+    # fvcore: one aten::scaled_dot_product_attention node, unsupported (0), whatever path ran
+    assert profile.under("fvcore").macs == _fvcore(model, (x,))
+    # FlopCounterMode sees what the recorder sees (the fused CPU kernel: 0; the math path's bmm's)
+    with flop_counter.FlopCounterMode(display=False) as mode, torch.no_grad():
+        model(x)
+    assert profile.under("torch").flops == mode.get_total_flops()
+    # the default convention's MACs are the projections' and the attention's, unchanged by the mark:
+    # projections 2 * 64 rows x 32 x (32 + 32 + 4 * dv) MACs
+    assert profile.macs == 2 * 64 * 32 * (64 + 4 * dv) + 8 * 64 * 64 * (8 + dv)
+    if trigger != "fused":
+        assert profile.macs == mode.get_total_flops() // 2
+    calflops = pytest.importorskip("calflops")
+    torchprofile = pytest.importorskip("torchprofile")
+    flops, macs, _ = calflops.calculate_flops(
+        copy.deepcopy(model), args=[x], print_results=False, print_detailed=False, output_as_string=False
+    )
+    assert (profile.under("calflops").flops, profile.under("calflops").macs) == (flops, macs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert profile.under("torchprofile").macs == torchprofile.profile_macs(copy.deepcopy(model), (x,))
 
 
 # A small zoo (64x64 inputs keep it quick): timm models with squeeze-excite written as
@@ -208,13 +254,56 @@ def test_presets_equal_their_tools_on_the_zoo(source: str, name: str) -> None:
     assert profile.under("thop").macs == int(thop_macs)
 
 
-def test_ptflops_preset_documented_difference_on_linear_subclass() -> None:
-    # docs/conventions.md: ptflops hooks by exact module type; timm.layers.Linear is a subclass
-    model = _zoo_model("timm", "mobilenetv3_small_100")
-    x = torch.randn(1, 3, 64, 64)
-    preset = flopmagic.profile(model, (x,)).under("ptflops").macs
-    # the classifier: 1024 x 1000 MACs + 1000 bias
-    assert preset - _ptflops(model, (3, 64, 64)) == 1024 * 1000 + 1000
+def _thop(model: Any, x: Any) -> int:
+    thop = pytest.importorskip("thop")
+    macs, _ = thop.profile(model, inputs=(x,), verbose=False)
+    return int(macs)
+
+
+def test_ptflops_and_thop_presets_equal_their_tools_on_timm_linear_subclass() -> None:
+    import copy
+
+    # thop and ptflops hook type(m) exactly: timm.layers.Linear (the classifier) is not nn.Linear
+    model, x = _zoo_model("timm", "mobilenetv3_small_100"), torch.randn(1, 3, 64, 64)
+    profile = flopmagic.profile(model, (x,))
+    (classifier,) = [r for r in profile.records if r.scope == "classifier" and r.op == "linear"]
+    assert (classifier.module_type, classifier.module_class) == ("Linear", "timm.layers.linear.Linear")
+    assert profile.under("ptflops").macs == _ptflops(copy.deepcopy(model), (3, 64, 64))
+    assert profile.under("thop").macs == _thop(copy.deepcopy(model), x)
+
+
+class _MyLinear(nn.Linear):  # type: ignore[misc]
+    pass
+
+
+class _MyReLU(nn.ReLU):  # type: ignore[misc]
+    pass
+
+
+def test_ptflops_and_thop_presets_count_subclasses_as_the_tools_do() -> None:
+    import copy
+
+    # nn.Linear/nn.ReLU and their subclasses side by side: the subclasses have no module hook
+    # (thop: 0; ptflops: 0 for the linear, numel for the patched F.relu the ReLU subclass calls)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), _MyLinear(32, 32), _MyReLU(), nn.Linear(32, 8)).eval()
+    x = torch.randn(1, 16)  # ptflops runs one row (input_res (16,))
+    profile = flopmagic.profile(model, (x,))
+    classes = {"0": "Linear", "1": "ReLU", "2": "_MyLinear", "3": "_MyReLU", "4": "Linear"}
+    assert {r.scope: r.module_class.rsplit(".", 1)[1] for r in profile.records if r.scope} == classes
+    assert {layer.scope: layer.module_class for layer in profile.layers if layer.scope} == {
+        scope: f"{'torch.nn.modules.linear' if 'Linear' in name else 'torch.nn.modules.activation'}.{name}"
+        if not name.startswith("_")
+        else f"{__name__}.{name}"
+        for scope, name in classes.items()
+    }
+    ptflops = _ptflops(copy.deepcopy(model), (16,))
+    thop = _thop(copy.deepcopy(model), x)
+    assert profile.under("ptflops").macs == ptflops
+    assert profile.under("thop").macs == thop
+    # ptflops: Linear (16 x 32 + 32) + ReLU 32 + its F.relu 32 + the subclass's F.relu 32 + Linear (32 x 8 + 8)
+    assert ptflops == 16 * 32 + 32 + 32 + 32 + 32 + 32 * 8 + 8
+    # thop: the two nn.Linear's MACs only (ReLU counts 0)
+    assert thop == 16 * 32 + 32 * 8
 
 
 class _Block(nn.Module):  # type: ignore[misc]

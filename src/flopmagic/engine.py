@@ -46,6 +46,7 @@ class ObservedOp:
     inputs: tuple[Shape, ...] = ()
     outputs: tuple[Shape, ...] = ()
     name: str = ""
+    within: str = ""
 
 
 class Observed(Protocol):
@@ -73,6 +74,8 @@ class Observed(Protocol):
     def outputs(self) -> tuple[Shape, ...]: ...
     @property
     def note(self) -> str: ...
+    @property
+    def within(self) -> str: ...
 
 
 # native op -> (the short name records are named by, extra names an override may use)
@@ -85,11 +88,14 @@ def price_ops(
     overrides: Mapping[str, Override] | None = None,
     cache: dict[tuple[int, bool, bool], PricedSpec] | None = None,
     naming: Naming | None = None,
+    module_classes: Mapping[str, str] | None = None,
 ) -> list[OpRecord]:
     """Price observed ops in order. Unnamed ones are named ``scope/short`` (``#2`` on
     repeats), ``short`` being the native name unless ``naming`` says otherwise; it is
     asked once per native op (PyTorch: ``aten.convolution.default`` is named
-    ``convolution`` and may be overridden as ``aten.convolution``)."""
+    ``convolution`` and may be overridden as ``aten.convolution``). ``module_classes``:
+    each scope's fully qualified module class, copied onto its records."""
+    classes = module_classes or {}
     namer = NameCounter()
     known: dict[str, tuple[str, tuple[str, ...]]] = {}
     records = []
@@ -115,6 +121,8 @@ def price_ops(
                 overrides=overrides,
                 override_keys=names[1],
                 cache=cache,
+                module_class=classes.get(op.scope, ""),
+                within=op.within,
             )
         )
     return records

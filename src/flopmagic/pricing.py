@@ -36,6 +36,8 @@ def make_record(
     override_keys: Iterable[str] = (),
     name: str = "",
     cache: dict[tuple[int, bool, bool], PricedSpec] | None = None,
+    module_class: str = "",
+    within: str = "",
 ) -> OpRecord:
     """Price one op. ``spec=None`` means the adapter has no translation: the op is
     recorded as unsupported (0, listed in the report) unless an override prices it.
@@ -73,6 +75,8 @@ def make_record(
             phase=phase,
             count=count,
             note=why,
+            module_class=module_class,
+            within=within,
         )
 
     if overrides:

@@ -50,6 +50,11 @@ class OpRecord:
     ``formula``, a ``zero-cost`` op (data movement), ``unsupported`` (no formula:
     0, and listed in the report), a user ``override``, or a wrapped tool's
     ``native`` count. ``params`` is the number of parameter elements the op reads.
+    ``module_class`` is the fully qualified class of the module that issued the op
+    (``torch.nn.modules.linear.Linear``; ``module_type`` is its bare name), empty when the
+    adapter has none; tools that hook modules by exact type tell subclasses apart by it.
+    ``within`` names the function whose decomposition issued the op
+    (``scaled_dot_product_attention``), empty for ops the model ran itself.
     """
 
     name: str
@@ -67,6 +72,8 @@ class OpRecord:
     phase: Phase = "forward"
     count: int = 1
     note: str = ""
+    module_class: str = ""
+    within: str = ""
 
     @property
     def spec(self) -> OpSpec:
@@ -80,6 +87,8 @@ class OpRecord:
             "native": self.native,
             "scope": self.scope,
             "module_type": self.module_type,
+            "module_class": self.module_class,
+            "within": self.within,
             "inputs": [list(s) for s in self.inputs],
             "outputs": [list(s) for s in self.outputs],
             "attrs": {k: _attr_to_json(v) for k, v in self.attrs.items()},
@@ -103,6 +112,8 @@ class OpRecord:
             native=str(data["native"]),
             scope=str(data["scope"]),
             module_type=str(data.get("module_type", "")),
+            module_class=str(data.get("module_class", "")),
+            within=str(data.get("within", "")),
             inputs=tuple(tuple(int(d) for d in s) for s in data.get("inputs", ())),
             outputs=tuple(tuple(int(d) for d in s) for s in data.get("outputs", ())),
             attrs={k: _attr_from_json(v) for k, v in data.get("attrs", {}).items()},
@@ -136,7 +147,8 @@ class LayerInfo:
 
     ``params`` counts the parameters owned directly by this layer (not its
     children), each shared tensor once in the whole model; ``calls`` how often
-    it ran; ``output_shapes`` the shapes of its first call's outputs.
+    it ran; ``output_shapes`` the shapes of its first call's outputs; ``module_class``
+    the fully qualified class (``type`` is its bare name), empty when the adapter has none.
     """
 
     scope: str
@@ -144,6 +156,7 @@ class LayerInfo:
     calls: int = 1
     output_shapes: tuple[Shape, ...] = ()
     params: int = 0
+    module_class: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +165,7 @@ class LayerInfo:
             "calls": self.calls,
             "output_shapes": [list(s) for s in self.output_shapes],
             "params": self.params,
+            "module_class": self.module_class,
         }
 
     @classmethod
@@ -162,6 +176,7 @@ class LayerInfo:
             calls=int(data.get("calls", 1)),
             output_shapes=tuple(tuple(int(d) for d in s) for s in data.get("output_shapes", ())),
             params=int(data.get("params", 0)),
+            module_class=str(data.get("module_class", "")),
         )
 
 

@@ -2,7 +2,11 @@
 
 Each preset cites the source it was read from. Presets for module-hook tools
 (thop, ptflops) key on the PyTorch module type that issued the op, because that
-is how those tools count: an op they have no hook for is not counted.
+is how those tools count: an op they have no hook for is not counted (they look up
+``type(m)`` exactly: a subclass of a hooked type has no hook; records carry the
+module's fully qualified class to tell). Presets of tools that trace the Python call
+(fvcore, torchprofile) or patch Python functions (calflops) read which records came
+from inside ``F.scaled_dot_product_attention`` (``OpRecord.within``).
 """
 
 from __future__ import annotations
@@ -264,11 +268,16 @@ def _fvcore_encoder_layer(record: OpRecord) -> int:
     return 2 * tokens * width * ffn + 2 * 5 * tokens * width
 
 
+_SDPA = "scaled_dot_product_attention"
+
+
 def _fvcore(record: OpRecord) -> Cost:
     op = record.op
     if record.phase != "forward":
         return Cost()  # fvcore traces the forward pass only
-    if _written_mean(record) or record.module_type in _FVCORE_RECURRENT_MODULES:
+    if _written_mean(record) or record.module_type in _FVCORE_RECURRENT_MODULES or record.within == _SDPA:
+        # F.scaled_dot_product_attention is one aten::scaled_dot_product_attention node in
+        # fvcore's JIT trace, unsupported (0), whichever CPU path (fused or math) ran it.
         return Cost()
     if op == "matmul" and _packet(record.native) in _FVCORE_UNHANDLED_MATMULS:
         return Cost()
@@ -316,7 +325,8 @@ register_convention(
             "adaptive_avg_pool2d numel(input) (a written x.mean((2, 3), keepdim=True) is "
             "aten::mean: 0; 1-D and 3-D pooling 0), upsample_nearest2d 1 and upsample_bilinear2d "
             "4 per output (nearest-exact and antialiased: 0), grid_sampler 4 per output; "
-            "nn.RNN/GRU/LSTM, activations, elementwise, max pooling and attention kernels count 0."
+            "nn.RNN/GRU/LSTM, activations, elementwise, max pooling and scaled dot-product attention "
+            "(fused or its math path's bmm's: one unsupported aten::scaled_dot_product_attention) count 0."
         ),
         source="fvcore/nn/flop_count.py _DEFAULT_SUPPORTED_OPS, fvcore/nn/jit_handles.py",
         rule=_fvcore,
@@ -350,8 +360,16 @@ _POOL_MODULES = frozenset(
 _THOP_UPSAMPLE = {"nearest": 0, "linear": 5, "bilinear": 11, "bicubic": 224 + 35, "trilinear": 13 * 2 + 5}
 
 
+def _hooked_type(record: OpRecord) -> str:
+    """The module type a tool that hooks ``type(m)`` exactly sees: the record's module type
+    when its class is torch.nn's own (or unknown: an older profile, another framework);
+    "" for a subclass (timm's ``timm.layers.Linear`` is no ``nn.Linear`` to thop and ptflops)."""
+    qualified = record.module_class
+    return record.module_type if not qualified or qualified.startswith("torch.nn.modules.") else ""
+
+
 def _thop(record: OpRecord) -> Cost:
-    module = record.module_type
+    module = _hooked_type(record)
     op = record.op
     if module in _CONV_MODULES and op == "conv":
         return _mac_units(canonical(record).macs)
@@ -392,7 +410,8 @@ register_convention(
         description=(
             "MACs of nn.Conv*/nn.Linear modules without bias; norm modules 2 x numel (x 2 if "
             "affine); average pooling per output; activations, max pooling and dropout 0. "
-            "Only leaf modules with a hook count: functional ops, attention matmuls and "
+            "Only modules of a hooked type count (the exact torch.nn class: a subclass such as "
+            "timm.layers.Linear has no hook): functional ops, attention matmuls and "
             "nn.MultiheadAttention count 0."
         ),
         source="thop/profile.py register_hooks, thop/vision/calc_func.py",
@@ -441,7 +460,7 @@ def _ptflops_mha(record: OpRecord) -> int:
 
 
 def _ptflops(record: OpRecord) -> Cost:
-    module = record.module_type
+    module = _hooked_type(record)  # a subclass has no module hook; its patched functionals still count
     op = record.op
     if _written_mean(record):
         return Cost()
@@ -477,7 +496,8 @@ register_convention(
         reports="macs",
         label="GMac",
         description=(
-            "MACs of nn.Conv*/nn.Linear modules with the bias counted as MACs; norm modules "
+            "MACs of nn.Conv*/nn.Linear modules (exact types: a subclass has no hook) with the bias "
+            "counted as MACs; norm modules "
             "numel(input) (x 2 if affine); activation modules numel(output) and pooling modules "
             "numel(input), each counted again by the patched functional they call (F.relu, "
             "F.max_pool2d, ...); functional relu/gelu/silu/softmax/pooling/interpolate numel; "
@@ -543,6 +563,10 @@ _TORCHPROFILE_PER_OUTPUT = frozenset({"avg_pool", "adaptive_avg_pool", "mean", "
 
 def _torchprofile(record: OpRecord) -> Cost:
     op = record.op
+    if record.within == _SDPA:
+        # one aten::scaled_dot_product_attention node, B * H * Lq * Lk * (D + Dv): on CPU's math
+        # path that is the decomposition's two bmm's; its scaling, softmax and dropout count 0
+        return _mac_units(canonical(record).macs) if op in ("matmul", "attention") else Cost()
     if op in ("conv", "conv_transpose", "matmul", "linear", "einsum", "attention"):
         return _mac_units(canonical(record).macs)  # _convolution, addmm, linear, matmul, einsum, sdpa
     if op in _TORCHPROFILE_NORMS:
@@ -567,7 +591,8 @@ register_convention(
         label="MACs",
         description=(
             "MACs of the ops in a torch.jit trace: convolution, addmm/linear/matmul/bmm, einsum "
-            "and scaled_dot_product_attention without bias; batch/layer/group/instance norm "
+            "and scaled_dot_product_attention (B*H*Lq*Lk*(D+Dv), whichever CPU path ran it) without "
+            "bias; batch/layer/group/instance norm "
             "numel(output) when affine; average pooling, adaptive pooling and mean numel(output); "
             "mul and leaky_relu numel(output); upsample_bilinear2d 4 and grid_sampler 4 "
             "(bicubic 16) per output; everything else (add, activations, softmax, max pooling) 0."
@@ -591,8 +616,10 @@ _CALFLOPS_PER_INPUT = frozenset(
 
 def _calflops(record: OpRecord) -> Cost:
     op = record.op
-    if _written_mean(record):
-        return Cost()  # Tensor.mean is not patched
+    if _written_mean(record) or record.within == _SDPA:
+        # Tensor.mean is not patched; F.scaled_dot_product_attention is not patched, and its
+        # CPU math path (bmm, softmax, dropout in C++) calls no patched function
+        return Cost()
     cost = canonical(record)
     if op in ("conv", "conv_transpose"):
         return Cost(macs=cost.macs, flops=2 * cost.macs + cost.bias_flops)  # bias: one per output
@@ -622,7 +649,8 @@ register_convention(
             "softmax and every pooling numel(input); batch norm numel x 2 (eval, affine), "
             "layer/group/instance norm numel x 5; interpolate numel(output). nn.ReLU6 and "
             "nn.Hardtanh call F.hardtanh, which is not patched (0); Tensor.mean, operators "
-            "(x + y, x * y, x @ y) and bmm count 0. MACs: convolution and linear only."
+            "(x + y, x * y, x @ y), bmm and F.scaled_dot_product_attention count 0. MACs: "
+            "convolution and linear only."
         ),
         source="calflops/pytorch_ops.py _patch_functionals, _patch_tensor_methods",
         rule=_calflops,

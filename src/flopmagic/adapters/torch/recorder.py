@@ -32,6 +32,7 @@ reset when the recorder's block ends, on every path.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -90,6 +91,7 @@ class RawCall:
     inputs: tuple[Shape, ...]
     outputs: tuple[Shape, ...]
     note: str = ""
+    within: str = ""  # the function whose decomposition issued it (see .sdpa_scope)
 
 
 @dataclass(slots=True)
@@ -99,6 +101,7 @@ class LayerState:
     params: int
     calls: int = 0
     output_shapes: tuple[Shape, ...] = ()
+    module_class: str = ""  # the fully qualified class (presets for tools that hook exact types)
 
 
 @dataclass(slots=True)
@@ -180,6 +183,7 @@ class _Template:
     floating: bool
     inputs: tuple[Shape, ...] = ()
     outputs: tuple[Shape, ...] = ()
+    within: str = ""
 
 
 _NOWHERE: tuple[Root | None, str, str] = (None, "", "")  # ops outside any module
@@ -518,7 +522,10 @@ class Recorder:
             scope = f"{parent}.{kind}" if parent else kind
         layer = root.layers.get(scope)
         if layer is None:  # rows follow the order layers start running
-            layer = root.layers[scope] = LayerState(scope, kind, root.own_params.get(scope, 0))
+            cls = type(module)  # the qualified class tells an exact torch.nn type from a subclass
+            layer = root.layers[scope] = LayerState(
+                scope, kind, root.own_params.get(scope, 0), module_class=f"{cls.__module__}.{cls.__qualname__}"
+            )
         stops: list[Any] = []
         if self.track_backward:
             stops = [t.grad_fn for t in _flat_tensors(args) if t.grad_fn is not None]
@@ -803,6 +810,18 @@ class Recorder:
         template = self._make_template(native, spec, tensors_in, tensors_out, note)
         self._pending.append((template, owner, phase, self._params_read(tensors_in)))
 
+    def pending(self) -> int:
+        """How many calls are noted so far (a position for :meth:`mark`)."""
+        return len(self._pending)
+
+    def mark(self, start: int, within: str) -> None:
+        """Label the calls noted since ``start`` as issued inside the function ``within``."""
+        pending = self._pending
+        for index in range(start, len(pending)):
+            template, owner, phase, params = pending[index]
+            if template.within != within:
+                pending[index] = (dataclasses.replace(template, within=within), owner, phase, params)
+
     def flush(self) -> None:
         """Turn the calls noted so far into :class:`RawCall` objects on their roots (or
         :attr:`loose`), in the order they ran. Called when a recording block ends: the
@@ -821,6 +840,7 @@ class Recorder:
                 template.inputs,
                 template.outputs,
                 template.note,
+                template.within,
             )
             (root.calls if root is not None else loose).append(call)
 

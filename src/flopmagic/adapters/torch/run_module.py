@@ -21,6 +21,7 @@ from ...errors import ProfilingError
 from ...pricing import Override
 from ...schema import LayerInfo, ModelProfile, TensorInfo
 from ..base import input_shapes
+from . import sdpa_scope
 from .recorder import RawCall, Recorder, Root
 from .state import ModelStateGuard
 
@@ -148,13 +149,21 @@ def build_profile(
     notes: Sequence[str] = (),
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
-    records = price_ops(root.calls, overrides=overrides, naming=aten_naming)
+    classes = {s.scope: s.module_class for s in root.layers.values()}  # tools that hook exact types
+    records = price_ops(root.calls, overrides=overrides, naming=aten_naming, module_classes=classes)
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
         param_bytes[key] = param_bytes.get(key, 0) + tensor.numel() * tensor.element_size()
     layers = tuple(
-        LayerInfo(scope=s.scope, type=s.type, calls=s.calls, output_shapes=s.output_shapes, params=s.params)
+        LayerInfo(
+            scope=s.scope,
+            type=s.type,
+            calls=s.calls,
+            output_shapes=s.output_shapes,
+            params=s.params,
+            module_class=s.module_class,
+        )
         for s in root.layers.values()
     )
     return assemble(
@@ -293,6 +302,7 @@ def profile_module(
         with contextlib.ExitStack() as stack:
             stack.enter_context(_mode_flags(modules, training))
             stack.enter_context(recorder.hooks())
+            stack.enter_context(sdpa_scope.marked())  # SDPA's records labelled as issued inside it
             stack.enter_context(collector_paused())
             if training:
                 stack.enter_context(torch.enable_grad())

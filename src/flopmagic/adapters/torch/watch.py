@@ -15,6 +15,7 @@ from typing import Any
 
 from ...schema import ModelProfile
 from ..base import Found, NameOf
+from . import sdpa_scope
 from .recorder import Recorder
 from .run_module import build_profile, loose_profile, signature
 
@@ -58,7 +59,7 @@ class TorchWatcher:
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
-        with self.recorder.hooks(), self.recorder.active(), self._generate_traced():
+        with self.recorder.hooks(), sdpa_scope.marked(), self.recorder.active(), self._generate_traced():
             yield
 
     @contextlib.contextmanager
