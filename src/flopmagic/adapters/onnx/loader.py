@@ -198,10 +198,31 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return tuple(check_dim(d, f"{what}[{i}]") for i, d in enumerate(shape))
 
 
+def _parse(path: str | None, data: bytes | bytearray | None) -> onnx.ModelProto:
+    """The model at ``path`` (or in ``data``) parsed around its weight payloads (see
+    ``wire.read_model``: what ``strip_weights`` drops is never read), or, for an
+    encoding that reader does not model, parsed whole as ``onnx.load`` would."""
+    from . import wire
+
+    try:
+        return wire.read_model(path, data)
+    except wire.Unusual:
+        pass
+    except wire.Corrupt as error:
+        raise ValueError(str(error)) from None
+    if data is None:
+        assert path is not None
+        with open(path, "rb") as file:
+            data = file.read()
+    proto: onnx.ModelProto = onnx.ModelProto.FromString(bytes(data))
+    return proto
+
+
 def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
     """A weightless ModelProto from a path, bytes or ModelProto (external data left on
-    disk, inline weight payloads dropped as soon as parsed: see ``strip_weights``), its
-    label, and the stripped tensors' zero flags. A caller's ModelProto is never changed.
+    disk; from a path or bytes, the inline weight payloads are skipped while parsing,
+    never read: see ``wire.read_model``; what is left is stripped by ``strip_weights``),
+    its label, and the stripped tensors' zero flags. A caller's ModelProto is never changed.
 
     Raises:
         ProfilingError: missing, truncated or malformed file, with what to check.
@@ -211,7 +232,7 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
         return skeleton, model.graph.name or "onnx model", strip_weights(skeleton)
     if isinstance(model, (bytes, bytearray)):
         try:
-            proto = onnx.ModelProto.FromString(bytes(model))
+            proto = _parse(None, model)
         except Exception as error:
             raise ProfilingError(f"these bytes are not an ONNX model (truncated or corrupt?): {error}") from error
         if not proto.graph.node and not proto.graph.input:
@@ -221,10 +242,7 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
     if not os.path.exists(path):
         raise ProfilingError(f"no such ONNX file: {path!r}")
     try:
-        with open(path, "rb") as file:
-            data = file.read()
-        proto = onnx.ModelProto.FromString(data)
-        del data  # the file's bytes and the parsed weights are held together only here
+        proto = _parse(path, None)
     except Exception as error:
         raise ProfilingError(
             f"{path!r} is not a readable ONNX model (truncated or corrupt file?): {type(error).__name__}: {error}"
