@@ -104,7 +104,12 @@ def strip_weights(proto: onnx.ModelProto) -> dict[str, bool]:
         for node in graph.node:
             for attribute in node.attribute:
                 if attribute.type == onnx.AttributeProto.TENSOR and node.op_type == "Constant" and node.output:
-                    attribute.t.name = attribute.t.name or node.output[0]
+                    name = attribute.t.name or node.output[0]
+                    if not isinstance(name, str):  # protobuf gives a name that is not UTF-8 as bytes
+                        raise ProfilingError(
+                            f"the model holds a name that is not UTF-8 text ({name!r:.60}): the file is corrupt"
+                        )
+                    attribute.t.name = name
                     _strip_tensor(attribute.t, zeros)
                     if attribute.t.name in zeros and attribute.t.name != node.output[0]:
                         zeros[node.output[0]] = zeros[attribute.t.name]

@@ -38,7 +38,8 @@ __all__ = ["DESCEND_BYTES", "Corrupt", "Unusual", "read_model"]
 # through whole (``strip_weights`` handles what it holds, in memory); a larger one is
 # scanned for tensor payloads
 DESCEND_BYTES = 4096
-WINDOW_BYTES = 1 << 16  # the file is scanned through windows of this size
+WINDOW_BYTES = 1 << 16  # the file is scanned through windows of at most this size
+FIRST_READ_BYTES = 256  # the first read after a skip
 MAX_DEPTH = 16  # nested subgraphs scanned at most this deep (deeper ones are copied whole)
 MAX_MESSAGE_BYTES = 2**31 - 1  # protobuf's limit on one message
 
@@ -111,12 +112,18 @@ class _Source:
         self.size = size
         self.buf: bytes | memoryview = memoryview(data) if data is not None else b""
         self.base = 0
+        self.step = FIRST_READ_BYTES
 
-    def window(self, pos: int) -> tuple[bytes | memoryview, int]:
-        """Bytes from at least ``pos`` (as many as the window holds) and their offset."""
+    def window(self, pos: int, end: int) -> tuple[bytes | memoryview, int]:
+        """Bytes from at least ``pos`` to at most ``end`` and their offset. A read that
+        (nearly) follows on from the last one doubles in size, up to ``WINDOW_BYTES``
+        (scanning many small fields); one after a longer skip is ``FIRST_READ_BYTES`` (the
+        next field's tag and length, and little of the payload that may follow)."""
         if self.file is not None and not (self.base <= pos and pos + 16 <= self.base + len(self.buf)):
+            follows = self.base <= pos < self.base + len(self.buf) + self.step  # no payload skipped
+            self.step = min(2 * self.step, WINDOW_BYTES) if follows else FIRST_READ_BYTES
             self.file.seek(pos)
-            self.buf = self.file.read(min(WINDOW_BYTES, self.size - pos)) or b""
+            self.buf = self.file.read(max(16, min(self.step, end - pos))) or b""
             self.base = pos
         return self.buf, self.base
 
@@ -136,13 +143,13 @@ def _find(source: _Source, start: int, end: int, wanted: Mapping[int, int]) -> l
     data is longer than the length it maps to."""
     wanted_get = wanted.get
     found: list[Field] = []
-    buf, base = source.window(start)
+    buf, base = source.window(start, end)
     limit = base + len(buf)
     pos = start
     try:
         while pos < end:
             if pos + 16 > limit and limit < end:
-                buf, base = source.window(pos)
+                buf, base = source.window(pos, end)
                 limit = base + len(buf)
             i = pos - base
             tag = buf[i]
