@@ -11,8 +11,12 @@ from typing import Any
 import onnx
 
 from ...errors import ProfilingError
+from . import wire
+from .wire import _INTEGER_TYPES, KEEP_INTEGER_ELEMENTS, ZERO_TEST_ELEMENTS
 
 __all__ = [
+    "KEEP_INTEGER_ELEMENTS",
+    "ZERO_TEST_ELEMENTS",
     "bind_inputs",
     "check_dim",
     "check_model",
@@ -27,26 +31,6 @@ Shape = tuple[int | None, ...]
 
 INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
 
-# tensors kept whole: integer tensors of at most this many elements (the shape constants
-# Reshape, Slice, Pad and Loop read); every other payload is dropped after its zero flag is noted
-KEEP_INTEGER_ELEMENTS = 4096
-# a tensor is tested for all-zero (a zero bias adds nothing) only up to this many elements:
-# reading a payload copies it out of the protobuf, so a large weight is never read (and
-# counted as not zero; biases, the tensors the test matters for, are far smaller)
-ZERO_TEST_ELEMENTS = 65536
-_INTEGER_TYPES = frozenset(
-    {
-        onnx.TensorProto.INT64,
-        onnx.TensorProto.INT32,
-        onnx.TensorProto.INT16,
-        onnx.TensorProto.INT8,
-        onnx.TensorProto.UINT64,
-        onnx.TensorProto.UINT32,
-        onnx.TensorProto.UINT16,
-        onnx.TensorProto.UINT8,
-        onnx.TensorProto.BOOL,
-    }
-)
 _PAYLOADS = (
     "raw_data",
     "float_data",
@@ -207,8 +191,6 @@ def _parse(path: str | None, data: bytes | bytearray | None) -> onnx.ModelProto:
     """The model at ``path`` (or in ``data``) parsed around its weight payloads (see
     ``wire.read_model``: what ``strip_weights`` drops is never read), or, for an
     encoding that reader does not model, parsed whole as ``onnx.load`` would."""
-    from . import wire
-
     try:
         return wire.read_model(path, data)
     except wire.Unusual:

@@ -30,9 +30,28 @@ from typing import Protocol
 
 import onnx
 
-from .loader import _INTEGER_TYPES, KEEP_INTEGER_ELEMENTS, ZERO_TEST_ELEMENTS
+__all__ = ["DESCEND_BYTES", "KEEP_INTEGER_ELEMENTS", "ZERO_TEST_ELEMENTS", "Corrupt", "Unusual", "read_model"]
 
-__all__ = ["DESCEND_BYTES", "Corrupt", "Unusual", "read_model"]
+# tensors kept whole: integer tensors of at most this many elements (the shape constants
+# Reshape, Slice, Pad and Loop read); every other payload is dropped after its zero flag is noted
+KEEP_INTEGER_ELEMENTS = 4096
+# a tensor is tested for all-zero (a zero bias adds nothing) only up to this many elements:
+# reading a payload copies it out of the protobuf, so a large weight is never read (and
+# counted as not zero; biases, the tensors the test matters for, are far smaller)
+ZERO_TEST_ELEMENTS = 65536
+_INTEGER_TYPES = frozenset(
+    {
+        onnx.TensorProto.INT64,
+        onnx.TensorProto.INT32,
+        onnx.TensorProto.INT16,
+        onnx.TensorProto.INT8,
+        onnx.TensorProto.UINT64,
+        onnx.TensorProto.UINT32,
+        onnx.TensorProto.UINT16,
+        onnx.TensorProto.UINT8,
+        onnx.TensorProto.BOOL,
+    }
+)
 
 # a node, attribute or initializer whose encoding is at most this many bytes is copied
 # through whole (``strip_weights`` handles what it holds, in memory); a larger one is
