@@ -450,3 +450,22 @@ def test_a_constant_named_in_invalid_utf8_is_a_profiling_error():
     assert _reference(data) == "error"
     with pytest.raises(ProfilingError, match="not UTF-8"):
         flopmagic.profile(data)
+
+
+def test_a_pipe_is_read_whole_as_before(tmp_path):
+    import threading
+
+    fifo = tmp_path / "model.pipe"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(TENSORS_BYTES)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        loaded = _loaded(str(fifo))  # no size, no seeking: the reader hands it to the whole parse
+    finally:
+        writer.join(timeout=30)
+    assert _same(_reference(TENSORS_BYTES), loaded)

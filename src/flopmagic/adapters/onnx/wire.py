@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import array
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from typing import Protocol
@@ -290,8 +291,9 @@ def _tensor(source: _Source, start: int, end: int) -> Pieces | None:
             return None  # a payload that needs reading (or protobuf's verdict): keep it whole
     if not payloads:
         return None
+    kept = _between(source, start, end, payloads)
     try:
-        header = onnx.TensorProto.FromString(_between(source, start, end, payloads))
+        header = onnx.TensorProto.FromString(kept)
     except Exception:  # protobuf refuses the tensor: let it say so on the whole file
         return None
     if header.data_location == onnx.TensorProto.EXTERNAL:
@@ -299,7 +301,7 @@ def _tensor(source: _Source, start: int, end: int) -> Pieces | None:
     numel = _numel(header)
     if header.data_type in _INTEGER_TYPES and numel <= KEEP_INTEGER_ELEMENTS:
         return None
-    pieces: Pieces = [_between(source, start, end, payloads)]
+    pieces: Pieces = [kept]
     if numel and numel <= ZERO_TEST_ELEMENTS and _is_zero(source, payloads):
         pieces.append(_header(_RAW_DATA, 1) + b"\0")  # the zero flag, for strip_weights to read
     return pieces
@@ -376,21 +378,25 @@ def read_model(
             would refuse the whole file).
     """
     if data is not None:
-        source = _Source(data, None, len(data))
-        return _assemble(source, descend_bytes)
+        if len(data) > MAX_MESSAGE_BYTES:  # protobuf's limit: let it answer for the whole model
+            raise Unusual("more bytes than one protobuf message can hold")
+        return _assemble(_Source(data, None, len(data)), descend_bytes)
     assert path is not None
     with open(path, "rb", buffering=0) as file:
-        size = os.fstat(file.fileno()).st_size
-        if size > MAX_MESSAGE_BYTES:  # protobuf's limit: let it answer for the whole file
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):  # a pipe or device: no size, no seeking
+            raise Unusual("not a regular file")
+        if status.st_size > MAX_MESSAGE_BYTES:
             raise Unusual("a file larger than one protobuf message can be")
-        source = _Source(None, file, size)
-        return _assemble(source, descend_bytes)
+        return _assemble(_Source(None, file, status.st_size), descend_bytes)
 
 
 def _assemble(source: _Source, descend: int) -> onnx.ModelProto:
     found = _find(source, 0, source.size, {_MODEL_GRAPH: -1})
     replaced = [(f, _graph(source, f[2], f[3], 0, descend)) for f in found]
     pieces = _rebuild(source, 0, source.size, replaced)
-    assembled = b"".join(pieces) if pieces is not None else bytes(source.read(0, source.size))
+    if pieces is None:  # no payload to leave out: parse the bytes as they are
+        pieces = [source.buf if source.file is None else source.read(0, source.size)]
+    assembled = pieces[0] if len(pieces) == 1 else b"".join(pieces)  # protobuf reads a memoryview too
     proto: onnx.ModelProto = onnx.ModelProto.FromString(assembled)
     return proto
