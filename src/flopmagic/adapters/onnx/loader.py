@@ -192,11 +192,9 @@ def _parse(path: str | None, data: bytes | bytearray | None) -> onnx.ModelProto:
     ``wire.read_model``: what ``strip_weights`` drops is never read), or, for an
     encoding that reader does not model, parsed whole as ``onnx.load`` would."""
     try:
-        return wire.read_model(path, data)
+        return wire.read_model(path, data)  # wire.Corrupt: the caller's ProfilingError says so
     except wire.Unusual:
         pass
-    except wire.Corrupt as error:
-        raise ValueError(str(error)) from None
     if data is None:
         assert path is not None
         with open(path, "rb") as file:
