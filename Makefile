@@ -27,7 +27,7 @@ test: $(STAMP)
 # the long fuzz run: 50x the cases of the normal run (figures in docs/reliability.md)
 FUZZ_SCALE ?= 50
 fuzz: $(STAMP)
-	FLOPMAGIC_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q tests/test_error_contract.py -k fuzz
+	FLOPMAGIC_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q tests/test_error_contract.py tests/test_onnx_wire.py -k fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

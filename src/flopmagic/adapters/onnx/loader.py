@@ -11,8 +11,12 @@ from typing import Any
 import onnx
 
 from ...errors import ProfilingError
+from . import wire
+from .wire import _INTEGER_TYPES, KEEP_INTEGER_ELEMENTS, ZERO_TEST_ELEMENTS
 
 __all__ = [
+    "KEEP_INTEGER_ELEMENTS",
+    "ZERO_TEST_ELEMENTS",
     "bind_inputs",
     "check_dim",
     "check_model",
@@ -27,26 +31,6 @@ Shape = tuple[int | None, ...]
 
 INT64_MAX = 2**63 - 1  # ONNX stores dimensions as int64
 
-# tensors kept whole: integer tensors of at most this many elements (the shape constants
-# Reshape, Slice, Pad and Loop read); every other payload is dropped after its zero flag is noted
-KEEP_INTEGER_ELEMENTS = 4096
-# a tensor is tested for all-zero (a zero bias adds nothing) only up to this many elements:
-# reading a payload copies it out of the protobuf, so a large weight is never read (and
-# counted as not zero; biases, the tensors the test matters for, are far smaller)
-ZERO_TEST_ELEMENTS = 65536
-_INTEGER_TYPES = frozenset(
-    {
-        onnx.TensorProto.INT64,
-        onnx.TensorProto.INT32,
-        onnx.TensorProto.INT16,
-        onnx.TensorProto.INT8,
-        onnx.TensorProto.UINT64,
-        onnx.TensorProto.UINT32,
-        onnx.TensorProto.UINT16,
-        onnx.TensorProto.UINT8,
-        onnx.TensorProto.BOOL,
-    }
-)
 _PAYLOADS = (
     "raw_data",
     "float_data",
@@ -104,7 +88,12 @@ def strip_weights(proto: onnx.ModelProto) -> dict[str, bool]:
         for node in graph.node:
             for attribute in node.attribute:
                 if attribute.type == onnx.AttributeProto.TENSOR and node.op_type == "Constant" and node.output:
-                    attribute.t.name = attribute.t.name or node.output[0]
+                    name = attribute.t.name or node.output[0]
+                    if not isinstance(name, str):  # protobuf gives a name that is not UTF-8 as bytes
+                        raise ProfilingError(
+                            f"the model holds a name that is not UTF-8 text ({name!r:.60}): the file is corrupt"
+                        )
+                    attribute.t.name = name
                     _strip_tensor(attribute.t, zeros)
                     if attribute.t.name in zeros and attribute.t.name != node.output[0]:
                         zeros[node.output[0]] = zeros[attribute.t.name]
@@ -198,10 +187,27 @@ def _check_shape(shape: Any, what: str) -> tuple[int, ...]:
     return tuple(check_dim(d, f"{what}[{i}]") for i, d in enumerate(shape))
 
 
+def _parse(path: str | None, data: bytes | bytearray | None) -> onnx.ModelProto:
+    """The model at ``path`` (or in ``data``) parsed around its weight payloads (see
+    ``wire.read_model``: what ``strip_weights`` drops is never read), or, for an
+    encoding that reader does not model, parsed whole as ``onnx.load`` would."""
+    try:
+        return wire.read_model(path, data)  # wire.Corrupt: the caller's ProfilingError says so
+    except wire.Unusual:
+        pass
+    if data is None:
+        assert path is not None
+        with open(path, "rb") as file:
+            data = file.read()
+    proto: onnx.ModelProto = onnx.ModelProto.FromString(bytes(data))
+    return proto
+
+
 def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
     """A weightless ModelProto from a path, bytes or ModelProto (external data left on
-    disk, inline weight payloads dropped as soon as parsed: see ``strip_weights``), its
-    label, and the stripped tensors' zero flags. A caller's ModelProto is never changed.
+    disk; from a path or bytes, the inline weight payloads are skipped while parsing,
+    never read: see ``wire.read_model``; what is left is stripped by ``strip_weights``),
+    its label, and the stripped tensors' zero flags. A caller's ModelProto is never changed.
 
     Raises:
         ProfilingError: missing, truncated or malformed file, with what to check.
@@ -211,7 +217,7 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
         return skeleton, model.graph.name or "onnx model", strip_weights(skeleton)
     if isinstance(model, (bytes, bytearray)):
         try:
-            proto = onnx.ModelProto.FromString(bytes(model))
+            proto = _parse(None, model)
         except Exception as error:
             raise ProfilingError(f"these bytes are not an ONNX model (truncated or corrupt?): {error}") from error
         if not proto.graph.node and not proto.graph.input:
@@ -221,10 +227,7 @@ def load_model(model: Any) -> tuple[onnx.ModelProto, str, dict[str, bool]]:
     if not os.path.exists(path):
         raise ProfilingError(f"no such ONNX file: {path!r}")
     try:
-        with open(path, "rb") as file:
-            data = file.read()
-        proto = onnx.ModelProto.FromString(data)
-        del data  # the file's bytes and the parsed weights are held together only here
+        proto = _parse(path, None)
     except Exception as error:
         raise ProfilingError(
             f"{path!r} is not a readable ONNX model (truncated or corrupt file?): {type(error).__name__}: {error}"
