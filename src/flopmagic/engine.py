@@ -98,15 +98,22 @@ def price_ops(
     classes = module_classes or {}
     namer = NameCounter()
     known: dict[str, tuple[str, tuple[str, ...]]] = {}
+    # which kinds of observed op carry their own ``name`` / ``count`` (asked once per class:
+    # a getattr that misses costs an exception per op)
+    kinds: dict[type, tuple[bool, bool]] = {}
     records = []
+    append = records.append
     for op in ops:
         names = known.get(op.native)
         if names is None:
             names = known[op.native] = naming(op.native) if naming is not None else (op.native, ())
+        kind = kinds.get(type(op))
+        if kind is None:
+            kind = kinds[type(op)] = (hasattr(op, "name"), hasattr(op, "count"))
         extra: Any = op
-        records.append(
+        append(
             make_record(
-                name=getattr(extra, "name", "") or namer(op.scope, names[0]),
+                name=(kind[0] and extra.name) or namer(op.scope, names[0]),
                 native=op.native,
                 spec=op.spec,
                 scope=op.scope,
@@ -116,12 +123,12 @@ def price_ops(
                 params=op.params,
                 phase=op.phase,
                 floating=op.floating,
-                count=getattr(extra, "count", 1),
+                count=extra.count if kind[1] else 1,
                 note=op.note,
                 overrides=overrides,
                 override_keys=names[1],
                 cache=cache,
-                module_class=classes.get(op.scope, ""),
+                module_class=classes.get(op.scope, "") if classes else "",
                 within=op.within,
             )
         )

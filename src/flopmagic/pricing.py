@@ -48,15 +48,9 @@ def make_record(
 
     A ``matmul`` that reads parameters (a weight operand) is recorded as ``linear``,
     the same arithmetic: this is the one place that says so, for every adapter."""
-    observed = spec
-    weighted = spec is not None and spec.op == "matmul" and params > 0
-    if weighted:
-        assert spec is not None
-        spec = OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)
+    weighted = spec is not None and params > 0 and spec.op == "matmul"
 
-    def record(
-        shown: OpSpec, cost: Cost, method: Method, why: str = note, found: FormulaEntry | None = None
-    ) -> OpRecord:
+    def record(shown: OpSpec, cost: Cost, method: Method, why: str, found: FormulaEntry | None) -> OpRecord:
         # A view or copy touches a weight without computing with it: no params read.
         moved = found is not None and found.category == "movement"
         return OpRecord(
@@ -80,28 +74,32 @@ def make_record(
         )
 
     if overrides:
-        keys = [native, *override_keys] + ([spec.op] if spec is not None else [])
+        shown_spec = _as_linear(spec) if weighted and spec is not None else spec
+        keys = [native, *override_keys] + ([shown_spec.op] if shown_spec is not None else [])
         for key in keys:
             override = overrides.get(key)
             if override is not None:
-                shown = spec or OpSpec(native, inputs, outputs)
-                return record(shown, override(shown).times(count), "override", found=find_formula(shown.op))
+                shown = shown_spec or OpSpec(native, inputs, outputs)
+                return record(shown, override(shown).times(count), "override", note, find_formula(shown.op))
     priced: PricedSpec | None = None
-    if spec is not None and observed is not None:
-        slot = (id(observed), floating, weighted)
+    if spec is not None:
+        slot = (id(spec), floating, weighted)
         priced = cache.get(slot) if cache is not None else None
         if priced is None:
-            priced = _price(spec, floating, observed)
+            priced = _price(_as_linear(spec) if weighted else spec, floating, spec)
             if cache is not None:
                 cache[slot] = priced
     if priced is None or priced[2] is None:  # no translation, or a canonical op without a formula
         why = note or "no formula for this op: its cost is not counted"
-        return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why)
+        return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why, None)
     _, shown, entry, cost = priced
     assert entry is not None  # checked above
-    return record(
-        shown, cost if count == 1 else cost.times(count), "zero-cost" if entry.zero_cost else "formula", found=entry
-    )
+    method: Method = "zero-cost" if entry.zero_cost else "formula"
+    return record(shown, cost if count == 1 else cost.times(count), method, note, entry)
+
+
+def _as_linear(spec: OpSpec) -> OpSpec:
+    return OpSpec("linear", spec.inputs, spec.outputs, spec.attrs)
 
 
 # (the spec observed: the cache's key is its id; the spec shown, its formula or None,

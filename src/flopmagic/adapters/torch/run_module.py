@@ -150,7 +150,8 @@ def build_profile(
 ) -> ModelProfile:
     """Price a root's raw calls and assemble the profile (flopmagic convention)."""
     classes = {s.scope: s.module_class for s in root.layers.values()}  # tools that hook exact types
-    records = price_ops(root.calls, overrides=overrides, naming=aten_naming, module_classes=classes)
+    # one cache for the model: ops that share a spec object (one signature) are priced once
+    records = price_ops(root.calls, overrides=overrides, naming=aten_naming, module_classes=classes, cache={})
     param_bytes: dict[str, int] = {}
     for tensor in params:
         key = str(tensor.dtype).replace("torch.", "")
@@ -188,7 +189,7 @@ def build_profile(
 def loose_profile(calls: Sequence[RawCall]) -> ModelProfile | None:
     """Torch ops run outside any nn.Module (a cell's own tensor code), as their own
     profile when they computed anything."""
-    records = price_ops(calls, naming=aten_naming)
+    records = price_ops(calls, naming=aten_naming, cache={})
     if not any(r.macs or r.flops or r.method == "unsupported" for r in records):
         return None
     return assemble(
