@@ -68,3 +68,15 @@ def test_truncate_scope():
     assert truncate_scope("layer1.0.conv1", 2) == "layer1.0"
     assert truncate_scope("layer1.0.conv1", None) == "layer1.0.conv1"
     assert truncate_scope("", 1) == ""
+
+
+def test_op_record_field_order_is_the_one_the_pricing_step_builds_it_in() -> None:
+    # pricing._record constructs OpRecord positionally (once per op, the hot path)
+    from dataclasses import fields
+
+    from flopmagic.schema import OpRecord
+
+    assert [f.name for f in fields(OpRecord)] == [
+        "name", "op", "native", "scope", "macs", "flops", "method", "module_type", "inputs", "outputs",
+        "attrs", "params", "phase", "count", "note", "module_class", "within",
+    ]  # fmt: skip

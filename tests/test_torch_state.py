@@ -202,3 +202,32 @@ def test_profiling_keeps_the_collector_out_of_the_forward_and_restores_its_setti
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+def test_the_hook_dictionaries_the_guard_restores_are_every_hook_dictionary_a_module_has() -> None:
+    # Drift guard: the guard's hand-kept list of hook dictionaries, and its one-expression
+    # check of them, must cover every ``*hooks*`` dictionary PyTorch gives a module.
+    from flopmagic.adapters.torch.state import _HOOK_DICTS, _any_hooks
+
+    present = {name for name, value in vars(nn.Linear(1, 1)).items() if "hooks" in name and isinstance(value, dict)}
+    assert present == set(_HOOK_DICTS)
+    for name in _HOOK_DICTS:
+        assert _any_hooks({name: {1: print}}), name
+        assert not _any_hooks({name: {}}), name
+
+
+def test_a_hook_added_during_the_forward_is_removed_afterwards() -> None:
+    # the model registers a hook on its own child while running: the guard takes it away
+    class Registers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.child = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.child.register_forward_hook(_noop_forward_hook)
+            self.child.register_forward_pre_hook(_noop_pre_hook)
+            return self.child(x)
+
+    model = Registers()
+    flopmagic.profile(model, input_shape=(1, 2))
+    assert not model.child._forward_hooks and not model.child._forward_pre_hooks

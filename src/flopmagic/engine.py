@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .formulas import OpSpec, Shape
-from .pricing import NameCounter, Override, PricedSpec, make_record
+from .pricing import NameCounter, Override, PricedSpec, price_one
 from .schema import LayerInfo, ModelProfile, OpRecord, Phase, TensorInfo
 
 __all__ = ["Observed", "ObservedOp", "assemble", "price_ops", "profile_ops", "unsupported_note"]
@@ -101,7 +101,7 @@ def price_ops(
     # which kinds of observed op carry their own ``name`` / ``count`` (asked once per class:
     # a getattr that misses costs an exception per op)
     kinds: dict[type, tuple[bool, bool]] = {}
-    records = []
+    records: list[OpRecord] = []
     append = records.append
     for op in ops:
         names = known.get(op.native)
@@ -112,24 +112,24 @@ def price_ops(
             kind = kinds[type(op)] = (hasattr(op, "name"), hasattr(op, "count"))
         extra: Any = op
         append(
-            make_record(
-                name=(kind[0] and extra.name) or namer(op.scope, names[0]),
-                native=op.native,
-                spec=op.spec,
-                scope=op.scope,
-                inputs=op.inputs,
-                outputs=op.outputs,
-                module_type=op.module_type,
-                params=op.params,
-                phase=op.phase,
-                floating=op.floating,
-                count=extra.count if kind[1] else 1,
-                note=op.note,
-                overrides=overrides,
-                override_keys=names[1],
-                cache=cache,
-                module_class=classes.get(op.scope, "") if classes else "",
-                within=op.within,
+            price_one(
+                op.native,
+                op.spec,
+                op.scope,
+                op.inputs,
+                op.outputs,
+                op.module_type,
+                op.params,
+                op.phase,
+                op.floating,
+                extra.count if kind[1] else 1,
+                op.note,
+                overrides,
+                names[1],
+                (kind[0] and extra.name) or namer(op.scope, names[0]),
+                cache,
+                classes.get(op.scope, "") if classes else "",
+                op.within,
             )
         )
     return records

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from .formulas import Cost, FormulaEntry, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
-__all__ = ["NameCounter", "Override", "make_record"]
+__all__ = ["NameCounter", "Override", "make_record", "price_one"]
 
 Override = Callable[[OpSpec], Cost]
 
@@ -48,31 +48,48 @@ def make_record(
 
     A ``matmul`` that reads parameters (a weight operand) is recorded as ``linear``,
     the same arithmetic: this is the one place that says so, for every adapter."""
+    return price_one(
+        native,
+        spec,
+        scope,
+        inputs,
+        outputs,
+        module_type,
+        params,
+        phase,
+        floating,
+        count,
+        note,
+        overrides,
+        override_keys,
+        name,
+        cache,
+        module_class,
+        within,
+    )
+
+
+def price_one(
+    native: str,
+    spec: OpSpec | None,
+    scope: str,
+    inputs: tuple[Shape, ...],
+    outputs: tuple[Shape, ...],
+    module_type: str,
+    params: int,
+    phase: Phase,
+    floating: bool,
+    count: int,
+    note: str,
+    overrides: Mapping[str, Override] | None,
+    override_keys: Iterable[str],
+    name: str,
+    cache: dict[tuple[int, bool, bool], PricedSpec] | None,
+    module_class: str,
+    within: str,
+) -> OpRecord:
+    """:func:`make_record` with positional arguments, for loops over many ops."""
     weighted = spec is not None and params > 0 and spec.op == "matmul"
-
-    def record(shown: OpSpec, cost: Cost, method: Method, why: str, found: FormulaEntry | None) -> OpRecord:
-        # A view or copy touches a weight without computing with it: no params read.
-        moved = found is not None and found.category == "movement"
-        return OpRecord(
-            name=name,
-            op=shown.op,
-            native=native,
-            scope=scope,
-            macs=cost.macs,
-            flops=cost.flops,
-            method=method,
-            module_type=module_type,
-            inputs=shown.inputs,
-            outputs=shown.outputs,
-            attrs=shown.attrs,
-            params=0 if moved else params,
-            phase=phase,
-            count=count,
-            note=why,
-            module_class=module_class,
-            within=within,
-        )
-
     if overrides:
         shown_spec = _as_linear(spec) if weighted and spec is not None else spec
         keys = [native, *override_keys] + ([shown_spec.op] if shown_spec is not None else [])
@@ -80,7 +97,9 @@ def make_record(
             override = overrides.get(key)
             if override is not None:
                 shown = shown_spec or OpSpec(native, inputs, outputs)
-                return record(shown, override(shown).times(count), "override", note, find_formula(shown.op))
+                cost = override(shown).times(count)
+                return _record(name, native, scope, module_type, params, phase, count, module_class, within,
+                               shown, cost, "override", note, find_formula(shown.op))  # fmt: skip
     priced: PricedSpec | None = None
     if spec is not None:
         slot = (id(spec), floating, weighted)
@@ -91,11 +110,54 @@ def make_record(
                 cache[slot] = priced
     if priced is None or priced[2] is None:  # no translation, or a canonical op without a formula
         why = note or "no formula for this op: its cost is not counted"
-        return record(OpSpec(native, inputs, outputs), Cost(), "unsupported", why, None)
+        return _record(name, native, scope, module_type, params, phase, count, module_class, within,
+                       OpSpec(native, inputs, outputs), Cost(), "unsupported", why, None)  # fmt: skip
     _, shown, entry, cost = priced
     assert entry is not None  # checked above
-    method: Method = "zero-cost" if entry.zero_cost else "formula"
-    return record(shown, cost if count == 1 else cost.times(count), method, note, entry)
+    return _record(name, native, scope, module_type, params, phase, count, module_class, within,
+                   shown, cost if count == 1 else cost.times(count),
+                   "zero-cost" if entry.zero_cost else "formula", note, entry)  # fmt: skip
+
+
+def _record(
+    name: str,
+    native: str,
+    scope: str,
+    module_type: str,
+    params: int,
+    phase: Phase,
+    count: int,
+    module_class: str,
+    within: str,
+    shown: OpSpec,
+    cost: Cost,
+    method: Method,
+    note: str,
+    found: FormulaEntry | None,
+) -> OpRecord:
+    # A view or copy touches a weight without computing with it: no params read.
+    moved = found is not None and found.category == "movement"
+    # positional, in OpRecord's field order (tests/test_schema.py holds the order): this runs
+    # once per op, and keywords cost a third more
+    return OpRecord(
+        name,
+        shown.op,
+        native,
+        scope,
+        cost.macs,
+        cost.flops,
+        method,
+        module_type,
+        shown.inputs,
+        shown.outputs,
+        shown.attrs,
+        0 if moved else params,
+        phase,
+        count,
+        note,
+        module_class,
+        within,
+    )
 
 
 def _as_linear(spec: OpSpec) -> OpSpec:

@@ -24,7 +24,6 @@ What makes that safe:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -58,7 +57,7 @@ def _conv_variant(module: Any, x: torch.Tensor) -> Hashable | None:
         return None
     if x.dim() != len(module.kernel_size) + 2:  # unbatched input: unsqueeze/squeeze around it
         return None
-    return module.bias is None
+    return module._parameters.get("bias") is None
 
 
 def _conv_config(module: Any) -> Hashable:
@@ -90,13 +89,16 @@ def _conv(module: Any, x: torch.Tensor, out: Any, note: Note) -> None:
 
 def _batch_norm_variant(module: Any, x: torch.Tensor) -> Hashable | None:
     # eval with running statistics only: training mode updates them (another kernel path)
-    if module.training or module.running_mean is None or module.running_var is None:
+    buffers = module._buffers
+    if module.training or buffers.get("running_mean") is None or buffers.get("running_var") is None:
         return None
-    return (module.weight is None, module.bias is None, module.momentum is None)
+    params = module._parameters
+    return (params.get("weight") is None, params.get("bias") is None, module.momentum is None)
 
 
 def _batch_norm_config(module: Any) -> Hashable:
-    return (module.momentum, module.eps, module.running_mean.shape, module.running_mean.dtype)
+    mean = module._buffers["running_mean"]
+    return (module.momentum, module.eps, mean.shape, mean.dtype)
 
 
 def _batch_norm(module: Any, x: torch.Tensor, out: Any, note: Note) -> None:
@@ -118,7 +120,8 @@ def _batch_norm(module: Any, x: torch.Tensor, out: Any, note: Note) -> None:
 
 
 def _layer_norm_variant(module: Any, x: torch.Tensor) -> Hashable | None:
-    return (module.weight is None, module.bias is None, len(module.normalized_shape))
+    params = module._parameters
+    return (params.get("weight") is None, params.get("bias") is None, len(module.normalized_shape))
 
 
 def _layer_norm_config(module: Any) -> Hashable:
@@ -148,7 +151,7 @@ def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
 def _linear_variant(module: Any, x: torch.Tensor) -> Hashable | None:
     if not x.is_contiguous():  # a strided input is copied first: other ops
         return None
-    return (module.bias is None, min(x.dim(), 3))
+    return (module._parameters.get("bias") is None, min(x.dim(), 3))
 
 
 def _linear(module: Any, x: torch.Tensor, out: Any, note: Note) -> None:
@@ -248,22 +251,22 @@ _LEAVES: dict[type, tuple[Variant, Config, Replay]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    """A leaf call that may take the fast path: its variant (the key the first-call check
-    is kept under), its replay, and how to key the ops it ran (:meth:`key`)."""
+# A leaf call that may take the fast path: (variant, replay, key). The variant is what the op
+# sequence depends on (the first call of each is checked); the key, everything the replayed
+# ops depend on (variant, settings, parameter shapes and dtypes, input shape), under which they
+# are kept for the next call with the same key. A plain tuple: one is made per leaf call.
+Leaf = tuple[Hashable, Replay, Hashable]
 
-    variant: Hashable
-    replay: Replay
-    config: Config
 
-    def key(self, module: nn.Module, x: torch.Tensor, out: Any) -> Hashable | None:
-        """Everything the replayed ops depend on; None when the output is not one plain
-        tensor (the call is then replayed, not looked up)."""
-        if type(out) is not torch.Tensor:
-            return None
-        weights = tuple((t.shape, t.dtype) if t is not None else None for t in module._parameters.values())
-        return (self.variant, self.config(module), weights, x.shape, out.shape, out.dtype)
+def _weights(module: nn.Module) -> Hashable:
+    params = module._parameters
+    weight, bias = params.get("weight"), params.get("bias")
+    return (
+        None if weight is None else weight.shape,
+        None if weight is None else weight.dtype,
+        None if bias is None else bias.shape,
+        len(params),  # any other parameter (none in these classes) changes the key
+    )
 
 
 def leaf_of(module: nn.Module, args: tuple[Any, ...]) -> Leaf | None:
@@ -281,5 +284,5 @@ def leaf_of(module: nn.Module, args: tuple[Any, ...]) -> Leaf | None:
     settings = entry[0](module, x)
     if settings is None:
         return None
-    variant = (type(module), settings, x.dtype, x.device.type, x.dim(), x.is_contiguous())
-    return Leaf(variant, entry[2], entry[1])
+    variant = (type(module), settings, x.dtype, x.device, x.dim(), x.is_contiguous())
+    return variant, entry[2], (variant, entry[1](module), _weights(module), x.shape)

@@ -539,7 +539,7 @@ class Recorder:
         leaf = leaf_of(module, args)
         if leaf is None:
             return
-        state = _VARIANTS.get(leaf.variant)
+        state = _VARIANTS.get(leaf[0])
         if state is None:  # this variant's first call in the process: dispatch it, then compare
             entry.check = leaf
             entry.start = len(self._pending)
@@ -567,11 +567,13 @@ class Recorder:
         """Note the ops of a leaf call run aside: looked up by the call's key (one dict
         lookup and an append per op), or replayed the first time a key is seen."""
         module = entry.module
-        key = leaf.key(module, x, output)
-        ops = _LEAF_OPS.get(key) if key is not None else None
+        key = leaf[2]
+        ops = _LEAF_OPS.get(key)
         if ops is None:
             ops = self._replay(entry, leaf, x, output)
-            if key is not None and ops is not None:
+            # kept only for a plain tensor output (what every replay here produces); otherwise
+            # the call was replayed, not looked up
+            if ops is not None and type(output) is torch.Tensor:
                 if len(_LEAF_OPS) >= _TEMPLATES_MAX:
                     _LEAF_OPS.clear()
                 _LEAF_OPS[key] = ops
@@ -613,7 +615,7 @@ class Recorder:
         try:
             # the views and scratch tensors a replay makes are not the model's ops: no mode sees them
             with torch._C._DisableTorchDispatch():
-                leaf.replay(entry.module, x, output, note)
+                leaf[1](entry.module, x, output, note)
         except Exception as error:  # never lose the call: report it instead of guessing
             del self._pending[start:]
             why = f"could not replay its ops ({type(error).__name__}: {error})"
@@ -632,7 +634,7 @@ class Recorder:
         del self._pending[start:]
         try:
             self._replay(entry, leaf, x, output)
-            _VARIANTS[leaf.variant] = self._pending[start:] == seen
+            _VARIANTS[leaf[0]] = self._pending[start:] == seen
         finally:
             self._pending[start:] = seen
 
@@ -871,7 +873,8 @@ def _global_post_hook(module: torch.nn.Module, args: Any, *rest: Any) -> None:
     if not stack:
         return
     if len(rest) >= 2:
-        kwargs = rest[0] if isinstance(rest[0], Mapping) else {}
+        first = rest[0]
+        kwargs = first if type(first) is dict or isinstance(first, Mapping) else {}
         stack[-1]._post_hook(module, args, kwargs, rest[-1], True)
     else:
         stack[-1]._post_hook(module, args, {}, rest[-1] if rest else None, False)

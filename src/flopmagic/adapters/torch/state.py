@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -65,6 +66,32 @@ _HOOK_DICTS = (
 )
 
 
+def _any_hooks(state: dict[str, Any]) -> bool:
+    """Whether a module (its ``__dict__``) holds a hook in any of its hook dictionaries:
+    one expression, no loop (this runs for every module twice per profile)."""
+    get = state.get
+    return bool(
+        get("_forward_hooks")
+        or get("_forward_pre_hooks")
+        or get("_forward_hooks_with_kwargs")
+        or get("_forward_hooks_always_called")
+        or get("_forward_pre_hooks_with_kwargs")
+        or get("_backward_hooks")
+        or get("_backward_pre_hooks")
+        or get("_state_dict_hooks")
+        or get("_state_dict_pre_hooks")
+        or get("_load_state_dict_pre_hooks")
+        or get("_load_state_dict_post_hooks")
+    )
+
+
+def _hooks_of(state: dict[str, Any]) -> dict[str, dict[Any, Any]] | None:
+    """Copies of a module's non-empty hook dictionaries; None when it has no hooks."""
+    if not _any_hooks(state):
+        return None
+    return {name: dict(hooks) for name in _HOOK_DICTS if (hooks := state.get(name))}
+
+
 @dataclass(slots=True)
 class _Buffer:
     module: torch.nn.Module
@@ -92,18 +119,16 @@ class ModelStateGuard:
         self.modules = modules if modules is not None else list(model.modules())
         self.training = [m.training for m in self.modules]
         # only the hook dictionaries that hold anything are copied; empty ones must stay empty
-        self.hooks = [
-            {name: dict(hooks) for name in _HOOK_DICTS if (hooks := m.__dict__.get(name))} for m in self.modules
-        ]
+        self.hooks = [_hooks_of(m.__dict__) for m in self.modules]
         self.param_slots = [(m, name, p) for m in self.modules for name, p in m._parameters.items() if p is not None]
         params = params if params is not None else list(model.parameters())
         self.params = params
         self.requires_grad = [p.requires_grad for p in params]
         self.grads = [p.grad for p in params]
         self.param_versions = [p._version for p in params]
-        with torch.no_grad():
+        with torch.no_grad():  # no autograd history: a plain clone
             self.buffers = [
-                _Buffer(m, name, b, b.detach().clone())
+                _Buffer(m, name, b, b.clone())
                 for m in self.modules
                 for name, b in m._buffers.items()
                 if b is not None
@@ -124,11 +149,14 @@ class ModelStateGuard:
         for module, flag in zip(self.modules, self.training):
             module.__dict__["training"] = flag  # a plain attribute: skip nn.Module.__setattr__
         for module, saved in zip(self.modules, self.hooks):
+            state = module.__dict__
+            if saved is None and not _any_hooks(state):
+                continue  # no hooks before, none now: the common case, without a loop
             for name in _HOOK_DICTS:
-                current = module.__dict__.get(name)
+                current = state.get(name)
                 if current is None:
                     continue
-                hooks = saved.get(name, {})
+                hooks = saved.get(name, {}) if saved is not None else {}
                 if current != hooks:
                     current.clear()
                     current.update(hooks)
