@@ -267,3 +267,18 @@ def test_ops_repeated_with_one_signature_are_priced_as_each_call_ran():
     assert [(r.macs, r.flops, r.inputs, r.outputs) for r in again.records] == [
         (r.macs, r.flops, r.inputs, r.outputs) for r in profile.records
     ]
+
+
+def test_the_module_walk_equals_named_modules_with_duplicates() -> None:
+    # run_module walks the tree itself (a hot path); it must list what named_modules does
+    import torchvision
+
+    from flopmagic.adapters.torch.run_module import _named_modules
+
+    shared = nn.Linear(2, 2)
+    tied = nn.Sequential(shared, nn.ReLU(), nn.Sequential(shared, nn.Identity()), nn.ModuleDict({"a": shared}))
+    tied.register_module("empty", None)
+    for model in (tied, torchvision.models.mobilenet_v2(), torchvision.models.swin_t(), nn.Linear(1, 1)):
+        assert [(n, id(m)) for n, m in _named_modules(model)] == [
+            (n, id(m)) for n, m in model.named_modules(remove_duplicate=False)
+        ]

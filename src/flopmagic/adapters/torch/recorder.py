@@ -739,7 +739,11 @@ class Recorder:
                     break
         if cacheable:
             parts.append(None)  # outputs follow (data-dependent shapes, such as a boolean mask's)
-            cacheable = _scan(parts, [], numel, (out,))
+            if type(out) is _TENSOR:  # the common case, without a call
+                parts.append(out.shape)
+                parts.append(out.dtype)
+            else:
+                cacheable = _scan(parts, [], numel, (out,))
         key = tuple(parts) if cacheable else None
         template = _TEMPLATES.get(key) if key is not None else None
         if template is None:

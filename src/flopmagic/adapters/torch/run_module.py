@@ -52,6 +52,24 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def _named_modules(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """``list(model.named_modules(remove_duplicate=False))`` without its nested generators:
+    pre-order, every path to a shared module listed (tests/test_torch_adapter.py holds the
+    two equal)."""
+    found: list[tuple[str, torch.nn.Module]] = []
+    pending: list[tuple[str, torch.nn.Module]] = [("", model)]
+    while pending:
+        name, module = pending.pop()
+        found.append((name, module))
+        children = module._modules
+        if children:
+            prefix = name + "." if name else ""
+            pending.extend(
+                (prefix + child_name, child) for child_name, child in reversed(children.items()) if child is not None
+            )
+    return found
+
+
 def _unique(tensors: Iterator[torch.Tensor | None]) -> list[torch.Tensor]:
     """Tensors in order, each once (tied weights are one tensor), as ``model.parameters()`` gives them."""
     return list({id(t): t for t in tensors if t is not None}.values())
@@ -263,7 +281,7 @@ def profile_module(
     display_name = name or type(model).__name__
 
     # one walk of the module tree serves the recorder, the state guard and the profile
-    named = list(model.named_modules(remove_duplicate=False))
+    named = _named_modules(model)
     modules = list({id(m): m for _, m in named}.values())
     params = _unique(p for m in modules for p in m._parameters.values())
     buffers = _unique(b for m in modules for b in m._buffers.values())
