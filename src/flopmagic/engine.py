@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .formulas import OpSpec, Shape
-from .pricing import NameCounter, Override, PricedSpec, price_one
+from .pricing import NameCounter, Override, PricedSpec, price_one, record_priced
 from .schema import LayerInfo, ModelProfile, OpRecord, Phase, TensorInfo
 
 __all__ = ["Observed", "ObservedOp", "assemble", "price_ops", "profile_ops", "unsupported_note"]
@@ -111,10 +111,25 @@ def price_ops(
         if kind is None:
             kind = kinds[type(op)] = (hasattr(op, "name"), hasattr(op, "count"))
         extra: Any = op
+        spec = op.spec
+        name = (kind[0] and extra.name) or namer(op.scope, names[0])
+        count = extra.count if kind[1] else 1
+        module_class = classes.get(op.scope, "") if classes else ""
+        if spec is not None and cache is not None and not overrides:
+            # a spec priced before (price_one's cache slot): only this op's record is new
+            params = op.params
+            priced = cache.get((id(spec), op.floating, params > 0 and spec.op == "matmul"))
+            if priced is not None and priced[2] is not None:
+                record = record_priced(
+                    priced, name, op.native, op.scope, op.module_type, params, op.phase, count, op.note, module_class,
+                    op.within,
+                )  # fmt: skip
+                append(record)
+                continue
         append(
             price_one(
                 op.native,
-                op.spec,
+                spec,
                 op.scope,
                 op.inputs,
                 op.outputs,
@@ -122,13 +137,13 @@ def price_ops(
                 op.params,
                 op.phase,
                 op.floating,
-                extra.count if kind[1] else 1,
+                count,
                 op.note,
                 overrides,
                 names[1],
-                (kind[0] and extra.name) or namer(op.scope, names[0]),
+                name,
                 cache,
-                classes.get(op.scope, "") if classes else "",
+                module_class,
                 op.within,
             )
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from .formulas import Cost, FormulaEntry, OpSpec, Shape, find_formula
 from .schema import Method, OpRecord, Phase
 
-__all__ = ["NameCounter", "Override", "make_record", "price_one"]
+__all__ = ["NameCounter", "Override", "make_record", "price_one", "record_priced"]
 
 Override = Callable[[OpSpec], Cost]
 
@@ -112,8 +112,26 @@ def price_one(
         why = note or "no formula for this op: its cost is not counted"
         return _record(name, native, scope, module_type, params, phase, count, module_class, within,
                        OpSpec(native, inputs, outputs), Cost(), "unsupported", why, None)  # fmt: skip
+    return record_priced(priced, name, native, scope, module_type, params, phase, count, note, module_class, within)
+
+
+def record_priced(
+    priced: PricedSpec,
+    name: str,
+    native: str,
+    scope: str,
+    module_type: str,
+    params: int,
+    phase: Phase,
+    count: int,
+    note: str,
+    module_class: str,
+    within: str,
+) -> OpRecord:
+    """The record of an op whose spec :func:`price_one` priced (one with a formula): a
+    loop over many ops calls this directly when the spec is in its cache."""
     _, shown, entry, cost = priced
-    assert entry is not None  # checked above
+    assert entry is not None  # a spec without a formula is recorded as unsupported, not here
     return _record(name, native, scope, module_type, params, phase, count, module_class, within,
                    shown, cost if count == 1 else cost.times(count),
                    "zero-cost" if entry.zero_cost else "formula", note, entry)  # fmt: skip

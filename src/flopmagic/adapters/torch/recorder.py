@@ -188,6 +188,9 @@ class _Template:
 
 _NOWHERE: tuple[Root | None, str, str] = (None, "", "")  # ops outside any module
 
+# op overload -> what it is (reading an op's schema costs tens of microseconds: once per process)
+_OP_INFO: dict[Any, _OpInfo] = {}
+
 # Templates by call signature, shared by every recorder in the process: a template is a pure
 # function of its signature (translators read shapes, dtypes and scalars, all in the key), so
 # a model profiled again, or another model with the same layers, translates nothing twice.
@@ -292,7 +295,8 @@ class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def __init__(self, recorder: Recorder) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.recorder = recorder
-        self.cache: dict[Any, _OpInfo] = {}
+        # what each op is (schema names, defaults, translator): the same for every recorder
+        self.cache = _OP_INFO
 
     def info(self, func: Any) -> _OpInfo:
         info = self.cache.get(func)

@@ -128,10 +128,7 @@ class ModelStateGuard:
         self.param_versions = [p._version for p in params]
         with torch.no_grad():  # no autograd history: a plain clone
             self.buffers = [
-                _Buffer(m, name, b, b.clone())
-                for m in self.modules
-                for name, b in m._buffers.items()
-                if b is not None
+                _Buffer(m, name, b, b.clone()) for m in self.modules for name, b in m._buffers.items() if b is not None
             ]
         _claim(model)  # last: nothing above can fail after the claim
 
