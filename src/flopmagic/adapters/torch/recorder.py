@@ -503,8 +503,8 @@ class Recorder:
                 current = current.f_back
             if current is not None:
                 return
-            if stack.pop().aside is not None:
-                self._step_back_in()
+            self._step_back_in()  # the dropped entry may be a leaf running aside
+            stack.pop()
 
     def _pre_hook(self, module: torch.nn.Module, args: Any, frame: FrameType | None) -> None:
         if self.ignore_compiling and torch.compiler.is_compiling():
