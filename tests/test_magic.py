@@ -454,6 +454,36 @@ def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
     assert "prefill" in text and "decode" in text
 
 
+def test_the_convention_reaches_a_captured_generate(ip):
+    """``--convention`` re-expresses every step of a traced generate call, as it does the
+    profiles: each step equals that step's forward profiled under the convention."""
+    transformers = pytest.importorskip("transformers")
+    ip.run_cell(
+        "import transformers\n"
+        "torch.manual_seed(0)\n"
+        "lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(vocab_size=100, hidden_size=64,"
+        " intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)).eval()\n"
+        "prompt = torch.randint(0, 100, (1, 6))"
+    )
+    ip.run_cell_magic("profile", "-q -o plain_rep", "lm.generate(prompt, max_new_tokens=2, do_sample=False)")
+    ip.run_cell_magic(
+        "profile", "-q -o paper_rep --convention paper", "lm.generate(prompt, max_new_tokens=2, do_sample=False)"
+    )
+    (plain,) = [e for e in ip.user_ns["plain_rep"].extras if isinstance(e, flopmagic.llm.Generation)]
+    (paper,) = [e for e in ip.user_ns["paper_rep"].extras if isinstance(e, flopmagic.llm.Generation)]
+    assert plain.convention == "flopmagic" and paper.convention == "paper"
+    lm, prompt = ip.user_ns["lm"], ip.user_ns["prompt"]
+    prefill = flopmagic.profile(lm, inputs={"input_ids": prompt})
+    assert paper.prefill_step.macs == prefill.under("paper").totals.macs
+    assert paper.prefill_step.flops == prefill.under("paper").totals.flops
+    assert plain.prefill_step.flops == prefill.totals.flops
+    # the paper convention drops norms, activations, softmax and bias adds: fewer FLOPs; its
+    # MACs (linear layers and attention matmuls) are all of this model's MACs
+    assert paper.prefill_step.flops < plain.prefill_step.flops
+    assert paper.prefill_step.macs == plain.prefill_step.macs
+    assert [(s.phase, s.position) for s in paper.steps] == [(s.phase, s.position) for s in plain.steps]
+
+
 def test_generate_is_unwrapped_when_the_cell_raises(ip):
     transformers = pytest.importorskip("transformers")
     original = transformers.GenerationMixin.generate

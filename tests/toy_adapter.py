@@ -150,7 +150,7 @@ class ToyWatcher:
 
         return patched(ToyModel, "__call__", wrap)
 
-    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+    def found(self, name_of: NameOf, *, backend: str, training: bool, convention: str | None = None) -> Iterator[Found]:
         for model, batch in self.calls.values():
             width = int(model.layers[0].get("in", 1))
             yield Found(name_of(model, model.name), model=model, input_shape=(batch, width), backend=backend)

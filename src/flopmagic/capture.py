@@ -234,7 +234,11 @@ class CellCapture:
     ) -> None:
         from .errors import FlopmagicError
 
-        everything = [f for w in self.watchers for f in w.found(self._name, backend=backend, training=training)]
+        everything = [
+            f
+            for w in self.watchers
+            for f in w.found(self._name, backend=backend, training=training, convention=convention)
+        ]
         for found in progress(everything, "flopmagic: profiling", enabled=self.progress):
             if found.note:
                 captured.notes.append(found.note)

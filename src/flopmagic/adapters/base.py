@@ -113,11 +113,15 @@ class Found:
 
 
 class CellWatcher(Protocol):
-    """Watches one cell: ``with watcher.watching(): <cell>``, then ``watcher.found(...)``."""
+    """Watches one cell: ``with watcher.watching(): <cell>``, then ``watcher.found(...)``.
+    ``convention`` is the one asked for: what the watcher builds itself (a traced generation)
+    is expressed under it; profiles it yields as models are re-expressed by the caller."""
 
     def watching(self) -> contextlib.AbstractContextManager[Any]: ...
 
-    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterable[Found]: ...
+    def found(
+        self, name_of: NameOf, *, backend: str, training: bool, convention: str | None = None
+    ) -> Iterable[Found]: ...
 
 
 @dataclass(frozen=True)

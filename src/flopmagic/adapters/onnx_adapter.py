@@ -58,7 +58,7 @@ class OnnxRuntimeWatcher:
 
         return patched(onnxruntime.InferenceSession, "run", wrap)
 
-    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+    def found(self, name_of: NameOf, *, backend: str, training: bool, convention: str | None = None) -> Iterator[Found]:
         for session, shapes in self.runs.values():
             source = getattr(session, "_model_path", None) or getattr(session, "_model_bytes", None)
             name = name_of(session, "onnx session")

@@ -21,7 +21,7 @@ from ..errors import ProfilingError
 from ..schema import ModelProfile
 from .kv import MemoryBounds, memory_bounds
 
-__all__ = ["Generation", "Step", "generation", "trace_generate"]
+__all__ = ["Generation", "Step", "TracedForwards", "generation", "measure_generate", "trace_generate"]
 
 LmHead = Literal["all", "last"]
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -336,6 +336,82 @@ def trace_generate(
     Raises:
         ProfilingError: ``call`` made no forward of ``model``.
     """
+    traced, returned = measure_generate(model, call, name=name)
+    return traced.generation(convention), returned
+
+
+@dataclass(frozen=True)
+class TracedForwards:
+    """The forwards a generate call made, each profiled under flopmagic's convention:
+    (profile, batch, new tokens, cached tokens, KV-cache bytes), prefill first. What
+    :func:`trace_generate` builds its :class:`Generation` from, under any convention."""
+
+    name: str
+    dtype: str
+    forwards: tuple[tuple[ModelProfile, int, int, int, int], ...]
+
+    def generation(self, convention: str | None = None) -> Generation:
+        """The generation, every step re-expressed under ``convention`` (default: flopmagic's)."""
+        profiles = [
+            (p.under(convention) if convention else p, batch, tokens, cached, kv)
+            for p, batch, tokens, cached, kv in self.forwards
+        ]
+        first, batch, prefill, _, _ = profiles[0]
+        weight_bytes = sum(first.param_bytes.values())
+        steps: list[Step] = []
+        for index, (measured, _, tokens, position, kv) in enumerate(profiles):
+            phase: Literal["prefill", "decode"] = "prefill" if index == 0 else "decode"
+            steps.append(
+                Step(
+                    phase,
+                    position,
+                    tokens,
+                    position + tokens,
+                    measured.totals.macs,
+                    measured.totals.flops,
+                    weight_bytes + kv,
+                    kv,
+                    True,
+                )
+            )
+        last = steps[-1]
+        kv_per_token = last.kv_cache_bytes // (batch * last.context) if last.context else 0
+        decode = tuple(steps[1:])
+        points_m = [(s.position, s.macs) for s in decode]
+        points_f = [(s.position, s.flops) for s in decode]
+        slope_m = _affine(points_m) if len(points_m) >= 3 else None
+        slope_f = _affine(points_f) if len(points_f) >= 3 else None
+        affine = slope_m is not None and slope_f is not None
+        return Generation(
+            model=self.name,
+            prefill=prefill,
+            decode=len(decode),
+            batch=batch,
+            dtype=self.dtype,
+            convention=convention or first.convention,
+            lm_head="as generate ran it",
+            steps=tuple(steps),
+            affine=affine,
+            affinity=(
+                "every step traced from the generate call; "
+                + ("affine in position" if affine else "not checked affine (fewer than 3 decode steps or not affine)")
+            ),
+            causal=_causal_note(first, convention),
+            params=first.params,
+            weight_bytes=weight_bytes,
+            kv_bytes_per_token=kv_per_token,
+            decode_macs_per_position=slope_m or 0,
+            decode_flops_per_position=slope_f or 0,
+        )
+
+
+def measure_generate(model: Any, call: Callable[[], Any], *, name: str | None = None) -> tuple[TracedForwards, Any]:
+    """Run ``call()`` and profile every forward of ``model`` it makes (see
+    :func:`trace_generate`); return them, and what ``call()`` returned.
+
+    Raises:
+        ProfilingError: ``call`` made no forward of ``model``.
+    """
     from ..api import profile
 
     name = name or type(model).__name__
@@ -361,7 +437,7 @@ def trace_generate(
             inside.clear()
         batch, tokens = (int(ids.shape[0]), int(ids.shape[-1])) if ids is not None else (1, 1)
         kv = rt.cache_bytes(cache) if cache is not None else 0
-        profiles.append((measured.under(convention) if convention else measured, batch, tokens, cached, kv))
+        profiles.append((measured, batch, tokens, cached, kv))
         return out
 
     model.forward = forward
@@ -374,53 +450,4 @@ def trace_generate(
             del model.forward
     if not profiles:
         raise ProfilingError(f"trace_generate: the call made no forward of {name}")
-    first, batch, prefill, _, _ = profiles[0]
-    weight_bytes = sum(first.param_bytes.values())
-    steps: list[Step] = []
-    for index, (measured, _, tokens, position, kv) in enumerate(profiles):
-        phase: Literal["prefill", "decode"] = "prefill" if index == 0 else "decode"
-        steps.append(
-            Step(
-                phase,
-                position,
-                tokens,
-                position + tokens,
-                measured.totals.macs,
-                measured.totals.flops,
-                weight_bytes + kv,
-                kv,
-                True,
-            )
-        )
-    last = steps[-1]
-    kv_per_token = last.kv_cache_bytes // (batch * last.context) if last.context else 0
-    decode = tuple(steps[1:])
-    points_m = [(s.position, s.macs) for s in decode]
-    points_f = [(s.position, s.flops) for s in decode]
-    slope_m = _affine(points_m) if len(points_m) >= 3 else None
-    slope_f = _affine(points_f) if len(points_f) >= 3 else None
-    affine = slope_m is not None and slope_f is not None
-    return (
-        Generation(
-            model=name,
-            prefill=prefill,
-            decode=len(decode),
-            batch=batch,
-            dtype=rt.dtype_name(model),
-            convention=convention or first.convention,
-            lm_head="as generate ran it",
-            steps=tuple(steps),
-            affine=affine,
-            affinity=(
-                "every step traced from the generate call; "
-                + ("affine in position" if affine else "not checked affine (fewer than 3 decode steps or not affine)")
-            ),
-            causal=_causal_note(first, convention),
-            params=first.params,
-            weight_bytes=weight_bytes,
-            kv_bytes_per_token=kv_per_token,
-            decode_macs_per_position=slope_m or 0,
-            decode_flops_per_position=slope_f or 0,
-        ),
-        returned,
-    )
+    return TracedForwards(name, rt.dtype_name(model), tuple(profiles)), returned

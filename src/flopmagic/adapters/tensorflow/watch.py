@@ -76,7 +76,7 @@ class KerasWatcher:
         stack.enter_context(patched(keras.Model, "fit", wrap_predict))  # its forward, per sample
         return stack
 
-    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+    def found(self, name_of: NameOf, *, backend: str, training: bool, convention: str | None = None) -> Iterator[Found]:
         for model, shape in self.calls.values():
             name = name_of(model, getattr(model, "name", type(model).__name__))
             said = self.batches.get(id(model))

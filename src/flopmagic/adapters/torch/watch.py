@@ -53,7 +53,7 @@ class TorchWatcher:
     def __init__(self) -> None:
         self.recorder = Recorder(track_backward=True, ignore_compiling=True)
         self.recorder.phase = None  # forward/backward told apart by the autograd engine
-        self.generations: list[tuple[Any, Any]] = []  # (model, Generation) per generate call
+        self.generations: list[tuple[Any, Any]] = []  # (model, TracedForwards) per generate call
         self.notes: list[str] = []
         self._generating = False
 
@@ -83,7 +83,7 @@ class TorchWatcher:
             if watcher._generating:  # generate calling generate (assisted decoding): the outer traces
                 return original(model, *args, **kwargs)
             from ...errors import FlopmagicError
-            from ...llm import trace_generate
+            from ...llm.generation import measure_generate
 
             returned: list[Any] = []
 
@@ -97,7 +97,7 @@ class TorchWatcher:
             aside = Recorder()
             try:
                 with aside.hooks():
-                    traced, out = trace_generate(model, call)
+                    traced, out = measure_generate(model, call)
             except FlopmagicError as error:
                 if not returned:
                     raise
@@ -115,12 +115,12 @@ class TorchWatcher:
         finally:
             setattr(GenerationMixin, "generate", original)  # noqa: B010
 
-    def found(self, name_of: NameOf, *, backend: str, training: bool) -> Iterator[Found]:
+    def found(self, name_of: NameOf, *, backend: str, training: bool, convention: str | None = None) -> Iterator[Found]:
         for note in self.notes:
             yield Found(note.split(".generate", 1)[0], note=note)
         for model, traced in self.generations:
-            name = name_of(model, traced.model)
-            yield Found(name, extra=replace(traced, model=name))
+            name = name_of(model, traced.name)
+            yield Found(name, extra=replace(traced.generation(convention), model=name))
         for root in self.recorder.roots.values():
             module = root.module
             name = name_of(module, type(module).__name__)
