@@ -279,7 +279,13 @@ def leaf_of(module: nn.Module, args: tuple[Any, ...]) -> Leaf | None:
     if type(x) is not torch.Tensor:
         return None
     # hooks of the module's own (weight norm, pruning, user hooks) may run ops of their own
-    if module._forward_pre_hooks or module._forward_hooks or "forward" in module.__dict__:
+    if (
+        module._forward_pre_hooks
+        or module._forward_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or "forward" in module.__dict__
+    ):
         return None
     settings = entry[0](module, x)
     if settings is None:

@@ -555,7 +555,13 @@ class Recorder:
         depth = torch._C._len_torch_dispatch_stack()
         if depth == 0 or torch._C._get_dispatch_stack_at(depth - 1) is not self._dispatch_mode:
             return
-        if len(_module_hooks._global_forward_pre_hooks) != 1 or len(_module_hooks._global_forward_hooks) != 1:
+        hooks = _module_hooks
+        if (
+            len(hooks._global_forward_pre_hooks) != 1
+            or len(hooks._global_forward_hooks) != 1
+            or hooks._global_backward_hooks
+            or hooks._global_backward_pre_hooks
+        ):
             return
         torch._C._pop_torch_dispatch_stack(None)
         entry.aside = leaf
