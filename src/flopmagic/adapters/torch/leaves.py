@@ -24,10 +24,11 @@ What makes that safe:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = ["Leaf", "Note", "Replay", "leaf_of"]
 
@@ -231,23 +232,51 @@ def _nothing(module: Any, x: torch.Tensor, out: Any, note: Note) -> None:
 Config = Callable[[Any], Hashable]
 Variant = Callable[[Any, torch.Tensor], Hashable | None]
 
-_LEAVES: dict[type, tuple[Variant, Config, Replay]] = {
-    nn.Conv1d: (_conv_variant, _conv_config, _conv),
-    nn.Conv2d: (_conv_variant, _conv_config, _conv),
-    nn.Conv3d: (_conv_variant, _conv_config, _conv),
-    nn.BatchNorm1d: (_batch_norm_variant, _batch_norm_config, _batch_norm),
-    nn.BatchNorm2d: (_batch_norm_variant, _batch_norm_config, _batch_norm),
-    nn.BatchNorm3d: (_batch_norm_variant, _batch_norm_config, _batch_norm),
-    nn.LayerNorm: (_layer_norm_variant, _layer_norm_config, _layer_norm),
-    nn.Linear: (_linear_variant, _no_config, _linear),
-    nn.ReLU: (_inplace_variant, _no_config, _unary("relu")),
-    nn.SiLU: (_inplace_variant, _no_config, _unary("silu")),
-    nn.Hardswish: (_inplace_variant, _no_config, _unary("hardswish")),
-    nn.ReLU6: (_inplace_variant, _hardtanh_config, _hardtanh),
-    nn.Hardtanh: (_inplace_variant, _hardtanh_config, _hardtanh),
-    nn.GELU: (_gelu_variant, _no_config, _gelu),
-    nn.Dropout: (_nothing_variant, _no_config, _nothing),
-    nn.Identity: (_nothing_variant, _no_config, _nothing),
+
+class _Kind(NamedTuple):
+    """One leaf class: its variant and settings functions, its replay, and what its forward
+    relies on: the class attributes it runs (``forward``, ``_conv_forward``) and the
+    ``torch.nn.functional`` functions it calls, as they were when flopmagic was imported (a
+    library that patches either, as ptflops and calflops patch the functionals while they
+    count, runs code the replay does not know: such a call takes the dispatch path), and
+    whether the class holds ``weight`` and ``bias`` parameters."""
+
+    variant: Variant
+    config: Config
+    replay: Replay
+    methods: tuple[tuple[str, Any], ...]
+    functionals: tuple[tuple[str, Any], ...]
+    weighted: bool
+
+
+def _kind(cls: type, variant: Variant, config: Config, replay: Replay, functionals: tuple[str, ...]) -> _Kind:
+    methods = tuple(
+        (name, cls.__dict__.get(name) or getattr(cls, name))
+        for name in ("forward", "_conv_forward")
+        if hasattr(cls, name)
+    )
+    originals = tuple((name, getattr(F, name)) for name in functionals)
+    weighted = issubclass(cls, (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.Linear))
+    return _Kind(variant, config, replay, methods, originals, weighted)
+
+
+_LEAVES: dict[type, _Kind] = {
+    nn.Conv1d: _kind(nn.Conv1d, _conv_variant, _conv_config, _conv, ("conv1d",)),
+    nn.Conv2d: _kind(nn.Conv2d, _conv_variant, _conv_config, _conv, ("conv2d",)),
+    nn.Conv3d: _kind(nn.Conv3d, _conv_variant, _conv_config, _conv, ("conv3d",)),
+    nn.BatchNorm1d: _kind(nn.BatchNorm1d, _batch_norm_variant, _batch_norm_config, _batch_norm, ("batch_norm",)),
+    nn.BatchNorm2d: _kind(nn.BatchNorm2d, _batch_norm_variant, _batch_norm_config, _batch_norm, ("batch_norm",)),
+    nn.BatchNorm3d: _kind(nn.BatchNorm3d, _batch_norm_variant, _batch_norm_config, _batch_norm, ("batch_norm",)),
+    nn.LayerNorm: _kind(nn.LayerNorm, _layer_norm_variant, _layer_norm_config, _layer_norm, ("layer_norm",)),
+    nn.Linear: _kind(nn.Linear, _linear_variant, _no_config, _linear, ("linear",)),
+    nn.ReLU: _kind(nn.ReLU, _inplace_variant, _no_config, _unary("relu"), ("relu",)),
+    nn.SiLU: _kind(nn.SiLU, _inplace_variant, _no_config, _unary("silu"), ("silu",)),
+    nn.Hardswish: _kind(nn.Hardswish, _inplace_variant, _no_config, _unary("hardswish"), ("hardswish",)),
+    nn.ReLU6: _kind(nn.ReLU6, _inplace_variant, _hardtanh_config, _hardtanh, ("hardtanh",)),
+    nn.Hardtanh: _kind(nn.Hardtanh, _inplace_variant, _hardtanh_config, _hardtanh, ("hardtanh",)),
+    nn.GELU: _kind(nn.GELU, _gelu_variant, _no_config, _gelu, ("gelu",)),
+    nn.Dropout: _kind(nn.Dropout, _nothing_variant, _no_config, _nothing, ("dropout",)),
+    nn.Identity: _kind(nn.Identity, _nothing_variant, _no_config, _nothing, ()),
 }
 
 
@@ -257,10 +286,19 @@ _LEAVES: dict[type, tuple[Variant, Config, Replay]] = {
 # are kept for the next call with the same key. A plain tuple: one is made per leaf call.
 Leaf = tuple[Hashable, Replay, Hashable]
 
+_PARAMETER = nn.Parameter
 
-def _weights(module: nn.Module) -> Hashable:
+
+def _weights(module: nn.Module, weighted: bool) -> Hashable | None:
+    """The parameters' shapes and dtypes; None when they are not what the replay reads:
+    ``weight`` and ``bias`` held elsewhere than in ``_parameters`` (assigned as plain
+    tensors or buffers), or a tensor subclass (its ``__torch_function__`` runs other ops)."""
     params = module._parameters
+    if weighted and ("weight" not in params or "bias" not in params):
+        return None
     weight, bias = params.get("weight"), params.get("bias")
+    if (weight is not None and type(weight) is not _PARAMETER) or (bias is not None and type(bias) is not _PARAMETER):
+        return None
     return (
         None if weight is None else weight.shape,
         None if weight is None else weight.dtype,
@@ -272,11 +310,12 @@ def _weights(module: nn.Module) -> Hashable:
 def leaf_of(module: nn.Module, args: tuple[Any, ...]) -> Leaf | None:
     """The fast-path description of the call ``module(*args)``, or None when the call
     must take the dispatch path."""
-    entry = _LEAVES.get(type(module))
-    if entry is None or len(args) != 1:
+    kind = _LEAVES.get(type(module))
+    if kind is None or len(args) != 1:
         return None
     x = args[0]
-    if type(x) is not torch.Tensor:
+    # a plain tensor with elements (kernels skip empty inputs, with other ops)
+    if type(x) is not torch.Tensor or not x.numel():
         return None
     # hooks of the module's own (weight norm, pruning, user hooks) may run ops of their own
     if (
@@ -287,8 +326,18 @@ def leaf_of(module: nn.Module, args: tuple[Any, ...]) -> Leaf | None:
         or "forward" in module.__dict__
     ):
         return None
-    settings = entry[0](module, x)
+    cls = type(module)
+    for name, original in kind.methods:
+        if getattr(cls, name) is not original:
+            return None
+    for name, original in kind.functionals:
+        if getattr(F, name) is not original:
+            return None
+    weights = _weights(module, kind.weighted)
+    if weights is None:
+        return None
+    settings = kind.variant(module, x)
     if settings is None:
         return None
-    variant = (type(module), settings, x.dtype, x.device, x.dim(), x.is_contiguous())
-    return variant, entry[2], (variant, entry[1](module), _weights(module), x.shape)
+    variant = (cls, settings, x.dtype, x.device, x.dim(), x.is_contiguous())
+    return variant, kind.replay, (variant, kind.config(module), weights, x.shape)

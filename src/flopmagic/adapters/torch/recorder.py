@@ -550,6 +550,14 @@ class Recorder:
             return
         if not state or self.silenced or self.suspended:
             return
+        # nothing that changes what a leaf runs: autocast (casts), a functorch transform
+        # (vmap: the leaf sees per-sample shapes), a torch-function mode (may rewrite calls)
+        if (
+            torch._C._is_any_autocast_enabled()
+            or torch._C._functorch.peek_interpreter_stack() is not None
+            or torch._C._len_torch_function_stack()
+        ):
+            return
         # only when nothing else could see the leaf's ops: this recorder's mode on top of the
         # dispatch stack, and no global module hook but flopmagic's (another one runs inside)
         depth = torch._C._len_torch_dispatch_stack()
