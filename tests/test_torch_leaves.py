@@ -205,7 +205,12 @@ CASES = [
     Case("identity", lambda: nn.Identity(), (2, 3, 4, 5)),
 ]
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 def _layouts(case: Case) -> list[str]:
@@ -256,6 +261,35 @@ def test_every_leaf_setting_dtype_and_layout_equals_dispatch(case: Case, dtype: 
         assert {described.variant: case.fast} == recorder._VARIANTS
         # when replayed, the second call stored its ops under the call's key
         assert len(recorder._LEAF_OPS) == (1 if case.fast else 0)
+
+
+CROSS = [
+    pytest.param(lambda: nn.Linear(5, 3), (2, 4, 5), (3, 7, 5), id="linear-3d-other-size"),
+    pytest.param(lambda: nn.Linear(5, 3), (2, 4, 5), (2, 0, 5), id="linear-then-no-rows"),
+    pytest.param(lambda: nn.Linear(5, 3, bias=False), (2, 4, 5), (2, 0, 5), id="linear-nobias-then-no-rows"),
+    pytest.param(lambda: nn.Linear(5, 3), (2, 5), (0, 5), id="linear-2d-then-empty-batch"),
+    pytest.param(lambda: nn.LayerNorm(5), (2, 4, 5), (2, 0, 5), id="layernorm-then-empty"),
+    pytest.param(lambda: nn.Conv2d(3, 4, 3), (1, 3, 5, 5), (0, 3, 5, 5), id="conv2d-then-empty-batch"),
+    pytest.param(lambda: nn.Conv2d(3, 4, 3, stride=2), (1, 3, 5, 5), (2, 3, 9, 7), id="conv2d-other-size"),
+    pytest.param(lambda: nn.BatchNorm2d(4), (2, 4, 3, 3), (1, 4, 7, 2), id="bn2d-other-size"),
+    pytest.param(lambda: nn.GELU("tanh"), (3, 4), (5, 2), id="gelu-other-size"),
+    pytest.param(lambda: nn.Hardtanh(-2, 2), (3, 4), (0, 4), id="hardtanh-then-empty"),
+]
+
+
+@pytest.mark.parametrize(("make", "checked", "shape"), CROSS)
+def test_a_variant_checked_on_one_shape_replays_another(
+    make: Callable[[], Any], checked: tuple[int, ...], shape: tuple[int, ...]
+) -> None:
+    """The check is per variant, not per shape: a shape the check never saw is replayed."""
+    model = nn.Sequential(make()).eval()
+    fast(model, torch.randn(checked))
+    fast(model, torch.randn(checked))
+    assert recorder._VARIANTS and all(recorder._VARIANTS.values())
+    x = torch.randn(shape)
+    described = leaves.leaf_of(model[0], (x,))
+    assert described is not None and recorder._VARIANTS.get(described.variant) is True  # no new check
+    assert_fast_equals_dispatch(model, x)
 
 
 # -- b. a zoo of real architectures ------------------------------------------------------------------
@@ -639,6 +673,64 @@ def test_a_functional_patched_after_the_check(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(F, "relu", lambda x, inplace=False: original(x) * 2)
     profile = assert_fast_equals_dispatch(model, x)
     assert [r.native for r in profile.records].count("aten.mul.Tensor") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="batch norm on an empty input: PyTorch's batch_norm skips the kernel (empty, clone, "
+    "mul and add by weight[0] and bias[0]: 0 FLOPs), but a variant checked on a non-empty input "
+    "replays native_batch_norm, priced 20 FLOPs (its per-channel terms) with 8 parameters read",
+)
+@pytest.mark.parametrize(
+    ("module", "checked", "empty"),
+    [
+        pytest.param(nn.BatchNorm1d, (2, 4), (0, 4), id="bn1d-empty-batch"),
+        pytest.param(nn.BatchNorm1d, (2, 4, 5), (2, 4, 0), id="bn1d-empty-length"),
+        pytest.param(nn.BatchNorm2d, (2, 4, 3, 3), (0, 4, 3, 3), id="bn2d-empty-batch"),
+    ],
+)
+def test_batch_norm_on_an_empty_input_after_the_variant_was_checked(
+    module: Callable[[int], Any], checked: tuple[int, ...], empty: tuple[int, ...]
+) -> None:
+    model = nn.Sequential(module(4)).eval()  # a detection head with no proposals runs such calls
+    _checked(model, torch.randn(checked))
+    profile = assert_fast_equals_dispatch(model, torch.randn(empty))
+    assert profile.flops == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Linear(0, 3) (no input features) after the variant was checked: the replay computes "
+    "0 rows where the kernel views (8, 0), and its output view fails, so the call is reported as "
+    "an op without a formula ('Linear (replayed)') instead of its view/t/addmm/view",
+)
+def test_a_linear_without_input_features_after_the_variant_was_checked() -> None:
+    _checked(nn.Sequential(nn.Linear(5, 3)).eval(), torch.randn(2, 4, 5))
+    profile = assert_fast_equals_dispatch(nn.Sequential(nn.Linear(0, 3)).eval(), torch.randn(2, 4, 0))
+    assert profile.unsupported() == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a user's TorchFunctionMode that changes what a leaf calls (here F.relu -> F.gelu) is "
+    "not seen by the fast path's guards (the dispatch stack and the global hooks): the leaf is "
+    "replayed as aten.relu (6 FLOPs) where aten.gelu ran (30)",
+)
+def test_a_users_torch_function_mode_that_rewrites_a_leafs_call() -> None:
+    from torch.overrides import TorchFunctionMode
+
+    class GeluForRelu(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if func is F.relu:
+                return F.gelu(args[0])
+            return func(*args, **(kwargs or {}))
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU()).eval()
+    x = torch.randn(2, 4)
+    _checked(model, x)
+    with GeluForRelu():
+        profile = assert_fast_equals_dispatch(model, x)
+    assert [r.native for r in profile.records].count("aten.gelu.default") == 1
 
 
 # -- d. the first-call check catches a wrong replay --------------------------------------------------
