@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -563,9 +564,14 @@ def test_autocast_after_the_variant_was_checked_outside_it() -> None:
     model = nn.Sequential(nn.Linear(8, 4), nn.ReLU()).eval()
     x = torch.randn(2, 8)
     _checked(model, x)
+    # one autocast block per profile: within a block autocast caches the weights' casts
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        profile = assert_fast_equals_dispatch(model, x)
-    assert [r.native for r in profile.records].count("aten._to_copy.default") == 3
+        expected = dispatch_only(model, x)
+    # the input, the weight and the bias are cast to bfloat16
+    assert [r.native for r in expected.records].count("aten._to_copy.default") == 3
+    for _ in range(FAST_RUNS):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert_same(fast(model, x), expected)
 
 
 class _VmappedLinear(nn.Module):  # type: ignore[misc]
@@ -767,19 +773,32 @@ def test_a_wrong_replay_is_caught_by_the_check_and_never_used(
 # -- e. Ctrl-C while a leaf runs aside ---------------------------------------------------------------
 
 
-class _InterruptingRelu:
-    """``F.relu`` raising KeyboardInterrupt on its ``at``-th call (nn.ReLU.forward calls it)."""
+class _InterruptRelu:
+    """Ctrl-C as ``F.relu`` starts its ``at``-th call (nn.ReLU.forward calls it), raised from a
+    trace function: no code is replaced (a leaf whose functional was patched may rightly take
+    the dispatch path, and would not test the fast path). ``modes``: the dispatch modes active
+    when it struck (0 while a leaf runs with flopmagic's mode set aside, 1 on the dispatch path)."""
 
     def __init__(self, at: int) -> None:
         self.at = at
         self.calls = 0
-        self.original = F.relu
+        self.modes = -1
+        self.code = F.relu.__code__
 
-    def __call__(self, x: Any, inplace: bool = False) -> Any:
-        self.calls += 1
-        if self.calls == self.at:
-            raise KeyboardInterrupt
-        return self.original(x, inplace=inplace)
+    def _trace(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is self.code:
+            self.calls += 1
+            if self.calls == self.at:
+                self.modes = torch._C._len_torch_dispatch_stack()
+                raise KeyboardInterrupt
+
+    def __enter__(self) -> _InterruptRelu:
+        self.previous = sys.gettrace()
+        sys.settrace(self._trace)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self.previous)
 
 
 def _two_relus() -> Any:
@@ -787,9 +806,7 @@ def _two_relus() -> Any:
 
 
 @pytest.mark.parametrize("at", [1, 2])
-def test_keyboard_interrupt_in_a_leaf_aside_propagates_and_leaves_nothing_behind(
-    at: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keyboard_interrupt_in_a_leaf_aside_propagates_and_leaves_nothing_behind(at: int) -> None:
     model = _two_relus()  # in train mode: the profile switches it to eval and back
     x = torch.randn(5, 4)
     expected = dispatch_only(model, x)
@@ -800,12 +817,9 @@ def test_keyboard_interrupt_in_a_leaf_aside_propagates_and_leaves_nothing_behind
     state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     hooks = torch.nn.modules.module
     before = (len(hooks._global_forward_pre_hooks), len(hooks._global_forward_hooks))
-    interrupt = _InterruptingRelu(at)
-    monkeypatch.setattr(F, "relu", interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), _InterruptRelu(at) as interrupt:
         flopmagic.profile(model, x)
-    assert interrupt.calls == at
-    monkeypatch.undo()
+    assert (interrupt.calls, interrupt.modes) == (at, 0)  # struck inside the leaf running aside
     assert torch._C._len_torch_dispatch_stack() == 0
     assert not recorder._HOOKS.installed
     assert (len(hooks._global_forward_pre_hooks), len(hooks._global_forward_hooks)) == before
@@ -835,15 +849,16 @@ class _CatchesInterrupt(nn.Module):  # type: ignore[misc]
         return self.last(x)
 
 
-def _interrupted_twice(model: Any, x: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelProfile, ModelProfile]:
+def _interrupted_twice(model: Any, x: Any) -> tuple[ModelProfile, ModelProfile]:
     """The dispatch-only and the fast profile of ``model``, each with its ReLU interrupted."""
     fast(model, x)
     fast(model, x)  # checked, replayed: the ReLU now runs aside
-    with monkeypatch.context() as patch:
-        patch.setattr(F, "relu", _InterruptingRelu(1))
+    with _InterruptRelu(1) as interrupt:
         expected = dispatch_only(model, x)
-        patch.setattr(F, "relu", _InterruptingRelu(1))
+    assert (interrupt.calls, interrupt.modes) == (1, 1)
+    with _InterruptRelu(1) as interrupt:
         got = fast(model, x)
+    assert (interrupt.calls, interrupt.modes) == (1, 0)
     return got, expected
 
 
@@ -854,10 +869,10 @@ def _interrupted_twice(model: Any, x: Any, monkeypatch: pytest.MonkeyPatch) -> t
     "entry, so the dispatch mode is never pushed back and the profile fails with 'trying to pop "
     "from empty mode stack'",
 )
-def test_keyboard_interrupt_caught_in_forward_then_a_module_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyboard_interrupt_caught_in_forward_then_a_module_is_counted() -> None:
     model = _CatchesInterrupt(ops_after=False).eval()
     x = torch.randn(2, 4)
-    got, expected = _interrupted_twice(model, x, monkeypatch)
+    got, expected = _interrupted_twice(model, x)
     assert_same(got, expected)
     # both Linear(4, 4) and Linear(4, 3) on (2, 4): 2*4*4 + 2*4*3 = 56 MACs
     assert got.macs == 56
@@ -870,12 +885,10 @@ def test_keyboard_interrupt_caught_in_forward_then_a_module_is_counted(monkeypat
     "after the catch run with the dispatch mode still set aside (no hook runs until the next module "
     "starts), so they are not recorded (and today the profile fails as in the test above)",
 )
-def test_keyboard_interrupt_caught_in_forward_then_the_parents_ops_are_counted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_keyboard_interrupt_caught_in_forward_then_the_parents_ops_are_counted() -> None:
     model = _CatchesInterrupt(ops_after=True).eval()
     x = torch.randn(2, 4)
-    got, expected = _interrupted_twice(model, x, monkeypatch)
+    got, expected = _interrupted_twice(model, x)
     assert_same(got, expected)
     natives = [r.native for r in got.records]
     assert "aten.mul.Tensor" in natives and "aten.add.Tensor" in natives
