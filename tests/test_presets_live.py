@@ -345,3 +345,63 @@ def test_calflops_and_torchprofile_presets_equal_their_tools(name: str) -> None:
         warnings.simplefilter("ignore")
         traced_macs = torchprofile.profile_macs(copy.deepcopy(model), (x,))
     assert profile.under("torchprofile").macs == traced_macs
+
+
+def _conv_batch_norm_linear() -> tuple[Any, Any]:
+    """One sample (ptflops divides module counts by the batch size, not its functionals'),
+    with a length for the batch norm's statistics in training."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(4, 16, 3), nn.BatchNorm1d(16), nn.ReLU(), nn.Flatten(), nn.Linear(96, 4))
+    return model, torch.randn(1, 4, 8)
+
+
+def _forward_live(tool: str, model: Any, x: Any) -> tuple[int, ...]:
+    """The tool's own count of one forward of ``model`` (in train mode, as a training profile
+    runs it): MACs, and for calflops (FLOPs, MACs)."""
+    if tool == "thop":
+        return (_thop(model, x),)  # thop.profile runs the model in eval (its counts here do not depend on it)
+    if tool == "ptflops":
+        ptflops = pytest.importorskip("ptflops")
+        macs, _ = ptflops.get_model_complexity_info(
+            model,
+            (4, 8),
+            input_constructor=lambda _: x,
+            as_strings=False,
+            print_per_layer_stat=False,
+            backend="pytorch",
+        )
+        return (int(macs),)
+    if tool == "torchprofile":
+        torchprofile = pytest.importorskip("torchprofile")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return (int(torchprofile.profile_macs(model, (x,))),)
+    # calflops' calculate_flops calls model.eval() first; its pipeline counts the forward as run
+    # (batch norm in training: numel x 5), with include_backPropagation=False (its default)
+    pipeline = pytest.importorskip("calflops.calculate_pipline")
+    counter = pipeline.CalFlopsPipline(model=model, include_backPropagation=False, compute_bp_factor=2.0)
+    counter.start_flops_calculate(ignore_list=None)
+    try:
+        model(x)
+        return (int(counter.get_total_flops()), int(counter.get_total_macs()))
+    finally:
+        counter.end_flops_calculate()
+
+
+@pytest.mark.parametrize("tool", ["thop", "ptflops", "calflops", "torchprofile"])
+def test_forward_only_presets_count_the_forward_of_a_training_profile(tool: str) -> None:
+    import copy
+
+    model, x = _conv_batch_norm_linear()
+    profile = flopmagic.profile(copy.deepcopy(model), (x,), training=True)
+    backward = [r for r in profile.records if r.phase == "backward"]
+    # the backward is recorded and priced by the default convention (the weights' gradients)
+    assert sum(r.macs for r in backward) > 0
+    preset = profile.under(tool)
+    assert [r for r in preset.records if r.phase == "backward" and (r.macs or r.flops)] == []
+    live = _forward_live(tool, copy.deepcopy(model).train(), x)
+    assert ((preset.flops, preset.macs) if tool == "calflops" else (preset.macs,)) == live
+    if tool == "thop":
+        # Conv1d(4, 16, 3) on length 8: 16 x 6 outputs x 4*3 = 1,152 MACs; Linear(96, 4): 384;
+        # BatchNorm1d(16) on 96 elements: 2 x 96, doubled (affine) = 384; ReLU 0
+        assert live == (1_152 + 384 + 384,)

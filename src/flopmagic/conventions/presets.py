@@ -369,6 +369,8 @@ def _hooked_type(record: OpRecord) -> str:
 
 
 def _thop(record: OpRecord) -> Cost:
+    if record.phase != "forward":
+        return Cost()  # thop hooks the forward pass only
     module = _hooked_type(record)
     op = record.op
     if module in _CONV_MODULES and op == "conv":
@@ -408,7 +410,7 @@ register_convention(
         reports="macs",
         label="MACs",
         description=(
-            "MACs of nn.Conv*/nn.Linear modules without bias; norm modules 2 x numel (x 2 if "
+            "MACs of the forward pass: nn.Conv*/nn.Linear modules without bias; norm modules 2 x numel (x 2 if "
             "affine); average pooling per output; activations, max pooling and dropout 0. "
             "Only modules of a hooked type count (the exact torch.nn class: a subclass such as "
             "timm.layers.Linear has no hook): functional ops, attention matmuls and "
@@ -460,6 +462,8 @@ def _ptflops_mha(record: OpRecord) -> int:
 
 
 def _ptflops(record: OpRecord) -> Cost:
+    if record.phase != "forward":
+        return Cost()  # ptflops counts the forward pass only
     module = _hooked_type(record)  # a subclass has no module hook; its patched functionals still count
     op = record.op
     if _written_mean(record):
@@ -496,7 +500,7 @@ register_convention(
         reports="macs",
         label="GMac",
         description=(
-            "MACs of nn.Conv*/nn.Linear modules (exact types: a subclass has no hook) with the bias "
+            "MACs of the forward pass: nn.Conv*/nn.Linear modules (exact types: a subclass has no hook) with the bias "
             "counted as MACs; norm modules "
             "numel(input) (x 2 if affine); activation modules numel(output) and pooling modules "
             "numel(input), each counted again by the patched functional they call (F.relu, "
@@ -562,6 +566,8 @@ _TORCHPROFILE_PER_OUTPUT = frozenset({"avg_pool", "adaptive_avg_pool", "mean", "
 
 
 def _torchprofile(record: OpRecord) -> Cost:
+    if record.phase != "forward":
+        return Cost()  # torchprofile traces the forward pass only
     op = record.op
     if record.within == _SDPA:
         # one aten::scaled_dot_product_attention node, B * H * Lq * Lk * (D + Dv): on CPU's math
@@ -590,7 +596,7 @@ register_convention(
         reports="macs",
         label="MACs",
         description=(
-            "MACs of the ops in a torch.jit trace: convolution, addmm/linear/matmul/bmm, einsum "
+            "MACs of the ops in a torch.jit trace of the forward pass: convolution, addmm/linear/matmul/bmm, einsum "
             "and scaled_dot_product_attention (B*H*Lq*Lk*(D+Dv), whichever CPU path ran it) without "
             "bias; batch/layer/group/instance norm "
             "numel(output) when affine; average pooling, adaptive pooling and mean numel(output); "
@@ -615,6 +621,10 @@ _CALFLOPS_PER_INPUT = frozenset(
 
 
 def _calflops(record: OpRecord) -> Cost:
+    if record.phase != "forward":
+        # calflops counts the forward pass; include_backPropagation=True (default False) would
+        # scale its totals by 1 + compute_bp_factor (an estimate, not a count)
+        return Cost()
     op = record.op
     if _written_mean(record) or record.within == _SDPA:
         # Tensor.mean is not patched; F.scaled_dot_product_attention is not patched, and its
@@ -644,7 +654,8 @@ register_convention(
         reports="flops",
         label="FLOPS",
         description=(
-            "FLOPs and MACs of patched torch.nn.functional calls: F.conv* 2 per MAC plus the "
+            "FLOPs and MACs of patched torch.nn.functional calls in the forward pass (calflops' default, "
+            "include_backPropagation=False): F.conv* 2 per MAC plus the "
             "bias; F.linear 2 per MAC (bias not counted); relu/prelu/elu/leaky_relu/silu/gelu, "
             "softmax and every pooling numel(input); batch norm numel x 2 (eval, affine), "
             "layer/group/instance norm numel x 5; interpolate numel(output). nn.ReLU6 and "
