@@ -457,7 +457,7 @@ def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
 def test_the_convention_reaches_a_captured_generate(ip):
     """``--convention`` re-expresses every step of a traced generate call, as it does the
     profiles: each step equals that step's forward profiled under the convention."""
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     ip.run_cell(
         "import transformers\n"
         "torch.manual_seed(0)\n"

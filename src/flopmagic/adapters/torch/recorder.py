@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
 import sys
 import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -130,9 +131,12 @@ class _Entry:
     # a leaf run with the dispatch mode set aside: its ops are noted when it returns
     aside: Leaf | None = None
     # a leaf variant's first call in the process: dispatched, then compared with its replay;
-    # ``start`` is where its ops begin in the pending list
+    # ``start`` is where its ops begin in the pending list (also for a leaf run aside)
     check: Leaf | None = None
     start: int = 0
+    # a leaf that was running aside when Ctrl-C arrived: the mode was put back at once (the rest
+    # of its ops went through it); if it still returns, its calls are replayed whole
+    resumed: Leaf | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,6 +577,17 @@ class Recorder:
             return
         torch._C._pop_torch_dispatch_stack(None)
         entry.aside = leaf
+        entry.start = len(self._pending)
+
+    def _resume(self) -> None:
+        """Ctrl-C arrived (the SIGINT handler runs between two bytecodes of this thread): put
+        the dispatch mode back now, so that a model which catches the ``KeyboardInterrupt``
+        and goes on is recorded op by op from here, not only from its next module call."""
+        stack = self._stack
+        if stack and stack[-1].aside is not None:
+            entry = stack[-1]
+            entry.resumed, entry.aside = entry.aside, None
+            torch._C._push_on_torch_dispatch_stack(self._dispatch_mode)
 
     def _step_back_in(self) -> None:
         """Put the dispatch mode back if a leaf set it aside and never returned (Ctrl-C)."""
@@ -676,6 +691,9 @@ class Recorder:
             if ok:
                 self._note_leaf(entry, entry.aside, args[0], output)
             self._step_back_in()
+        elif entry.resumed is not None and ok:  # interrupted, caught inside, returned: replay it whole
+            del self._pending[entry.start :]
+            self._note_leaf(entry, entry.resumed, args[0], output)
         elif entry.check is not None and ok and not kwargs:
             self._check(entry, args[0], output)
         stack.pop()
@@ -722,7 +740,8 @@ class Recorder:
             if outer is not None:
                 outer.suspended += 1
             stack.append(self)
-            yield
+            with _sigint_resumes() if self.fast else contextlib.nullcontext():
+                yield
         finally:
             try:
                 for index in range(len(stack) - 1, -1, -1):
@@ -900,6 +919,37 @@ def _global_post_hook(module: torch.nn.Module, args: Any, *rest: Any) -> None:
         stack[-1]._post_hook(module, args, kwargs, rest[-1], True)
     else:
         stack[-1]._post_hook(module, args, {}, rest[-1] if rest else None, False)
+
+
+@contextlib.contextmanager
+def _sigint_resumes() -> Iterator[None]:
+    """While the block runs on the main thread, Ctrl-C first puts back the dispatch mode of
+    any leaf running aside (:meth:`Recorder._resume`), then runs the handler that was there.
+    A signal's handler runs in the main thread between two bytecodes, so it sees the leaf
+    still running. Elsewhere (another thread, no Python-level handler) nothing is changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_DFL, SIG_IGN or a handler not set from Python: leave it
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        for recorder in _thread_recorders():
+            recorder._resume()
+        return previous(signum, frame)
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # an interpreter that refuses handlers: no resume, as before
+        yield
+        return
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:  # someone who set another keeps theirs
+            signal.signal(signal.SIGINT, previous)
 
 
 class _GlobalHooks:
