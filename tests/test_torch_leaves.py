@@ -948,3 +948,20 @@ def test_two_threads_profiling_two_models_fast_are_each_exact() -> None:
     assert equal == {name: [True] * iterations for name in jobs}
     assert recorder._VARIANTS and all(recorder._VARIANTS.values())
     assert recorder._LEAF_OPS
+
+
+def test_profiling_leaves_the_sigint_handler_as_it_was() -> None:
+    # the wrapper is installed for the profile only, also when the profile is interrupted
+    def users_handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, users_handler)
+    try:
+        model = _CatchesInterrupt(ops_after=True).eval()
+        fast(model, torch.randn(2, 4))
+        assert signal.getsignal(signal.SIGINT) is users_handler
+        with pytest.raises(KeyboardInterrupt), _InterruptRelu(1):
+            fast(nn.Sequential(nn.Linear(4, 4), nn.ReLU()).eval(), torch.randn(2, 4))
+        assert signal.getsignal(signal.SIGINT) is users_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
