@@ -170,10 +170,17 @@ def build_profile(
     classes = {s.scope: s.module_class for s in root.layers.values()}  # tools that hook exact types
     # one cache for the model: ops that share a spec object (one signature) are priced once
     records = price_ops(root.calls, overrides=overrides, naming=aten_naming, module_classes=classes, cache={})
-    param_bytes: dict[str, int] = {}
+    # one pass over the parameters: bytes by dtype, trainable and frozen element counts
+    by_dtype: dict[torch.dtype, int] = {}
+    trainable = frozen = 0
     for tensor in params:
-        key = str(tensor.dtype).replace("torch.", "")
-        param_bytes[key] = param_bytes.get(key, 0) + tensor.numel() * tensor.element_size()
+        count = tensor.numel()
+        by_dtype[tensor.dtype] = by_dtype.get(tensor.dtype, 0) + count * tensor.element_size()
+        if tensor.requires_grad:
+            trainable += count
+        else:
+            frozen += count
+    param_bytes = {str(dtype).replace("torch.", ""): size for dtype, size in by_dtype.items()}
     layers = tuple(
         LayerInfo(
             scope=s.scope,
@@ -189,13 +196,13 @@ def build_profile(
         model=name,
         framework="torch",
         records=records,
-        params=sum(p.numel() for p in params),
+        params=trainable + frozen,
         layers=layers,
         inputs=inputs,
         param_bytes=param_bytes,
         param_counts={
-            "trainable": sum(p.numel() for p in params if p.requires_grad),
-            "non_trainable": sum(p.numel() for p in params if not p.requires_grad),
+            "trainable": trainable,
+            "non_trainable": frozen,
             "buffers": sum(b.numel() for b in buffers),
         },
         versions=torch_versions(),
