@@ -213,16 +213,17 @@ _module_hooks = torch.nn.modules.module
 _Pending = tuple[_Template, tuple["Root | None", str, str], Phase, int]
 
 
-def _scan(parts: list[Any], params: list[int], numel: Mapping[int, int], values: Any) -> bool:
+def _scan(parts: list[Any], params: list[int], numel: Mapping[int, int], values: Any, nested: bool = False) -> bool:
     """Append a flat, unambiguous encoding of ``values`` (an op's arguments or outputs)
     to ``parts`` and the keys of the parameters they read to ``params``.
 
     A plain tensor is encoded by shape and dtype (translators read shapes only; the
     dtype decides floating), a scalar by its type and value (1, 1.0 and True hash
     alike but may translate apart), a list or tuple by its type, length and items (one
-    level). A parameter is found by identity, or as the base of a view (``weight.t()``).
-    False: some value has no such encoding (a tensor subclass may hold symbolic sizes;
-    other objects), and the call is not cached."""
+    level: ``nested`` is set for its items). A parameter is found by identity, or as the
+    base of a view (``weight.t()``). False: some value has no such encoding (a tensor
+    subclass may hold symbolic sizes; deeper nesting; other objects), and the call is not
+    cached."""
     for value in values:
         kind = type(value)
         if kind is _TENSOR or kind is _PARAMETER:
@@ -238,26 +239,11 @@ def _scan(parts: list[Any], params: list[int], numel: Mapping[int, int], values:
         elif kind in _SCALARS:
             parts.append(kind)
             parts.append(value)
-        elif kind is list or kind is tuple:
+        elif (kind is list or kind is tuple) and not nested:
             parts.append(kind)
             parts.append(len(value))
-            for item in value:
-                inner = type(item)
-                if inner is _TENSOR or inner is _PARAMETER:
-                    parts.append(item.shape)
-                    parts.append(item.dtype)
-                    key = id(item)
-                    if key in numel:
-                        params.append(key)
-                    else:
-                        base = item._base
-                        if base is not None and id(base) in numel:
-                            params.append(id(base))
-                elif inner in _SCALARS:
-                    parts.append(inner)
-                    parts.append(item)
-                else:
-                    return False
+            if not _scan(parts, params, numel, value, True):
+                return False
         else:
             return False
     return True
