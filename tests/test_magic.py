@@ -422,11 +422,8 @@ fit_model.fit(np.zeros((6, 8), np.float32), np.zeros((6, 2), np.float32), epochs
     assert {r.key: r.output_shapes for r in profile.by_layer()}["d1"] == ((1, 4),)
 
 
-def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
-    """A cell that calls a transformers model's ``generate``: one Generation (prefill +
-    decode steps, traced from that very call) instead of N unrelated forwards."""
-    transformers = pytest.importorskip("transformers")
-    original = transformers.GenerationMixin.generate
+def _tiny_llama(ip):
+    """``lm`` (a 2-layer Llama, 64 wide, vocabulary 100) and a 6-token ``prompt`` in the shell."""
     ip.run_cell(
         "import transformers\n"
         "torch.manual_seed(0)\n"
@@ -434,6 +431,14 @@ def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
         " intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)).eval()\n"
         "prompt = torch.randint(0, 100, (1, 6))"
     )
+
+
+def test_a_generate_call_is_shown_as_prefill_and_decode_steps(ip):
+    """A cell that calls a transformers model's ``generate``: one Generation (prefill +
+    decode steps, traced from that very call) instead of N unrelated forwards."""
+    transformers = pytest.importorskip("transformers")
+    original = transformers.GenerationMixin.generate
+    _tiny_llama(ip)
     ip.run_cell_magic("profile", "-q -o rep", "out = lm.generate(prompt, max_new_tokens=3, do_sample=False)")
     rep, out, lm, prompt = (ip.user_ns[k] for k in ("rep", "out", "lm", "prompt"))
     assert transformers.GenerationMixin.generate is original  # unwrapped after the cell
@@ -458,13 +463,7 @@ def test_the_convention_reaches_a_captured_generate(ip):
     """``--convention`` re-expresses every step of a traced generate call, as it does the
     profiles: each step equals that step's forward profiled under the convention."""
     pytest.importorskip("transformers")
-    ip.run_cell(
-        "import transformers\n"
-        "torch.manual_seed(0)\n"
-        "lm = transformers.LlamaForCausalLM(transformers.LlamaConfig(vocab_size=100, hidden_size=64,"
-        " intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)).eval()\n"
-        "prompt = torch.randint(0, 100, (1, 6))"
-    )
+    _tiny_llama(ip)
     ip.run_cell_magic("profile", "-q -o plain_rep", "lm.generate(prompt, max_new_tokens=2, do_sample=False)")
     ip.run_cell_magic(
         "profile", "-q -o paper_rep --convention paper", "lm.generate(prompt, max_new_tokens=2, do_sample=False)"
