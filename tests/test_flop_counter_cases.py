@@ -15,6 +15,7 @@ flop_counter = pytest.importorskip("torch.utils.flop_counter")
 nn = torch.nn
 
 import flopmagic  # noqa: E402
+from torch_models import Op  # noqa: E402
 
 
 def _flop_counter_mode(model: Any, inputs: tuple[Any, ...]) -> int:
@@ -53,15 +54,6 @@ def test_variety() -> None:
     assert _assert_preset_equals_flop_counter_mode(_Variety(), inputs) == 3012
 
 
-class _Op(nn.Module):  # type: ignore[misc]
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
-
-
 _OP_CASES = [
     # test_op, case by case: (function, input shapes, the original's FLOPs and its arithmetic)
     (torch.mm, [(4, 5), (5, 6)], 240),  # 4 * 6 * 2 * 5
@@ -78,14 +70,14 @@ _OP_CASES = [
 @pytest.mark.parametrize(("fn", "shapes", "expected"), _OP_CASES, ids=[str(i) for i in range(len(_OP_CASES))])
 def test_op(fn: Any, shapes: list[tuple[int, ...]], expected: int) -> None:
     inputs = tuple(torch.randn(*s) for s in shapes)
-    assert _assert_preset_equals_flop_counter_mode(_Op(fn), inputs) == expected
+    assert _assert_preset_equals_flop_counter_mode(Op(fn), inputs) == expected
 
 
 def test_noop() -> None:
     # test_noop: cos has no formula in FlopCounterMode (0); the default convention prices it
     x = torch.randn(4, 5)
-    assert _assert_preset_equals_flop_counter_mode(_Op(torch.cos), (x,)) == 0
-    assert flopmagic.profile(_Op(torch.cos), (x,)).flops > 0
+    assert _assert_preset_equals_flop_counter_mode(Op(torch.cos), (x,)) == 0
+    assert flopmagic.profile(Op(torch.cos), (x,)).flops > 0
 
 
 def test_module_resnet18_forward() -> None:

@@ -27,6 +27,7 @@ F = torch.nn.functional
 
 import flopmagic  # noqa: E402
 from flopmagic.formulas import Cost  # noqa: E402
+from torch_models import Op  # noqa: E402
 
 
 def _analysis(model: Any, inputs: tuple[Any, ...], ancestor_mode: str = "owner", **handles: Any) -> Any:
@@ -72,15 +73,6 @@ def _preset_equals_fvcore(model: Any, inputs: tuple[Any, ...]) -> Any:
     profile = flopmagic.profile(model, inputs)
     assert profile.under("fvcore").macs == _fvcore(model, inputs)
     return profile
-
-
-class _Op(nn.Module):  # type: ignore[misc]
-    def __init__(self, fn: Any) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args: Any) -> Any:
-        return self.fn(*args)
 
 
 # -- tests/test_flop_count.py: TestFlopCountAnalysis ---------------------------------------
@@ -169,14 +161,14 @@ _MATMUL_CASES = [
     ("a", "b", "macs"), _MATMUL_CASES, ids=["matmul", "batch1", "batch2x2", "batch1_by_2d", "batch2_by_2d"]
 )
 def test_matmul(a: tuple[int, ...], b: tuple[int, ...], macs: int) -> None:
-    profile = _preset_equals_fvcore(_Op(torch.matmul), (torch.randn(*a), torch.randn(*b)))
+    profile = _preset_equals_fvcore(Op(torch.matmul), (torch.randn(*a), torch.randn(*b)))
     assert profile.under("fvcore").macs == profile.macs == macs
     assert profile.flops == 2 * macs  # no bias
 
 
 def test_bmm() -> None:
     # test_bmm: n, c, t, p = 2, 5, 2, 12; nct,ntp->ncp: n * t * p * c MACs
-    profile = _preset_equals_fvcore(_Op(torch.bmm), (torch.randn(2, 5, 2), torch.randn(2, 2, 12)))
+    profile = _preset_equals_fvcore(Op(torch.bmm), (torch.randn(2, 5, 2), torch.randn(2, 2, 12)))
     assert profile.under("fvcore").macs == profile.macs == 2 * 2 * 12 * 5
 
 
@@ -192,7 +184,7 @@ def test_bmm() -> None:
     ids=["nct_ncp", "ntg_ncg", "complicated"],
 )
 def test_einsum(equation: str, a: tuple[int, ...], b: tuple[int, ...], macs: int) -> None:
-    model = _Op(lambda x, y: torch.einsum(equation, x, y))
+    model = Op(lambda x, y: torch.einsum(equation, x, y))
     profile = _preset_equals_fvcore(model, (torch.randn(*a), torch.randn(*b)))
     assert profile.under("fvcore").macs == profile.macs == macs
 
@@ -327,7 +319,7 @@ class _IdentityFunction(torch.autograd.Function):  # type: ignore[misc]
 def test_autograd_function() -> None:
     # test_autograd_function: fvcore sees one prim::PythonOp, 0 without a handle (42 with
     # the original's); the recorder sees what its forward runs: nothing to price
-    model, x = _Op(_IdentityFunction.apply), torch.rand(4, 5)
+    model, x = Op(_IdentityFunction.apply), torch.rand(4, 5)
     assert _preset_equals_fvcore(model, (x,)).under("fvcore").macs == 0
     handled = _analysis(model, (x,), **{"prim::PythonOp._IdentityFunction": lambda *args, **kwargs: 42})
     assert _fvcore_total(handled) == 42
@@ -362,7 +354,7 @@ _HANDLE_CASES = [
 @pytest.mark.parametrize(("name", "fn", "expected", "default_flops"), _HANDLE_CASES, ids=[c[0] for c in _HANDLE_CASES])
 def test_handles(name: str, fn: Any, expected: int, default_flops: int) -> None:
     x, vec = torch.rand(2, 2, 2, 2), torch.rand(2)
-    model = _Op(lambda x: fn(x, vec))
+    model = Op(lambda x: fn(x, vec))
     profile = _preset_equals_fvcore(model, (x,))
     assert profile.under("fvcore").macs == expected
     assert profile.flops == default_flops
@@ -371,7 +363,7 @@ def test_handles(name: str, fn: Any, expected: int, default_flops: int) -> None:
 @pytest.mark.parametrize("fn", [torch.mm, torch.matmul], ids=["mm", "matmul"])
 def test_torch_mm(fn: Any) -> None:
     # test_torch_mm: aten::mm and aten::matmul on (3, 4) @ (4, 5): 3 * 4 * 5 = 60 MACs
-    profile = _preset_equals_fvcore(_Op(fn), (torch.rand(3, 4), torch.rand(4, 5)))
+    profile = _preset_equals_fvcore(Op(fn), (torch.rand(3, 4), torch.rand(4, 5)))
     assert profile.under("fvcore").macs == profile.macs == 60
 
 
@@ -609,10 +601,10 @@ class _Attention(nn.Module):  # type: ignore[misc]
 
 _RULE_CASES = [
     # matmul-family ops without a handle in fvcore: 0 (aten::baddbmm, addbmm, mv, dot)
-    ("baddbmm", _Op(torch.baddbmm), [(3, 4, 6), (3, 4, 5), (3, 5, 6)], 0),
-    ("addbmm", _Op(torch.addbmm), [(4, 6), (3, 4, 5), (3, 5, 6)], 0),
-    ("mv", _Op(torch.mv), [(4, 5), (5,)], 0),
-    ("dot", _Op(torch.dot), [(5,), (5,)], 0),
+    ("baddbmm", Op(torch.baddbmm), [(3, 4, 6), (3, 4, 5), (3, 5, 6)], 0),
+    ("addbmm", Op(torch.addbmm), [(4, 6), (3, 4, 5), (3, 5, 6)], 0),
+    ("mv", Op(torch.mv), [(4, 5), (5,)], 0),
+    ("dot", Op(torch.dot), [(5,), (5,)], 0),
     # whole-sequence recurrent modules: one aten::rnn_tanh / gru / lstm node, no handle (0);
     # the cells are traced through to their linears: 2 * (4 + 8) * 4 * 8 = 768 for LSTMCell
     ("rnn", nn.RNN(4, 8), [(3, 2, 4)], 0),
@@ -640,7 +632,7 @@ _RULE_CASES = [
     # grid_sampler, 3-D too: 4 per output, 1 * 2 * 3 * 4 * 3 = 72 outputs
     (
         "grid_sample_3d",
-        _Op(lambda x, g: F.grid_sample(x, g, align_corners=False)),
+        Op(lambda x, g: F.grid_sample(x, g, align_corners=False)),
         [(1, 2, 4, 4, 4), (1, 3, 4, 3, 3)],
         288,
     ),
@@ -756,24 +748,24 @@ _NOT_REPRODUCED = [
     # test_scripted_function: fvcore sees one prim::CallFunction (0); the recorder the 5x5 mm
     ("scripted_function", _ScriptedCall(), [(5, 5)], 5 * 5 * 5),
     # an autograd Function that computes: one prim::PythonOp to fvcore, its mm to the recorder
-    ("autograd_function_with_work", _Op(_MatmulFunction.apply), [(4, 5)], 4 * 5 * 4),
+    ("autograd_function_with_work", Op(_MatmulFunction.apply), [(4, 5)], 4 * 5 * 4),
     # einsum without a summed index: fvcore prices numpy's path (floor(20 / 2) for the outer
     # product); torch runs a plain multiply, which the preset (like fvcore for aten::mul) counts 0
-    ("einsum_outer", _Op(lambda a, b: torch.einsum("a,b->ab", a, b)), [(4,), (5,)], -10),
+    ("einsum_outer", Op(lambda a, b: torch.einsum("a,b->ab", a, b)), [(4,), (5,)], -10),
     # the same for an elementwise product (floor(12 / 2)) and a plain sum (floor(2 * 24 / 2))
-    ("einsum_hadamard", _Op(lambda a, b: torch.einsum("ij,ij->ij", a, b)), [(3, 4), (3, 4)], -6),
-    ("einsum_sum", _Op(lambda a: torch.einsum("bij->b", a)), [(2, 3, 4)], -24),
+    ("einsum_hadamard", Op(lambda a, b: torch.einsum("ij,ij->ij", a, b)), [(3, 4), (3, 4)], -6),
+    ("einsum_sum", Op(lambda a: torch.einsum("bij->b", a)), [(2, 3, 4)], -24),
     # matmul of a 2-D by a batched operand: fvcore's handle is prod(a.shape) * b.shape[-1],
     # blind to b's batch (20 * 10 * 100 for 2 x 20 * 10 * 100 MACs)
-    ("matmul_broadcast_rhs", _Op(torch.matmul), [(20, 10), (2, 10, 100)], 20000),
+    ("matmul_broadcast_rhs", Op(torch.matmul), [(20, 10), (2, 10, 100)], 20000),
     # padding="same" is aten::_convolution_mode in the trace, which fvcore has no handle for
     ("conv_padding_same", nn.Conv2d(4, 6, 3, padding="same"), [(1, 4, 7, 7)], 49 * 6 * 4 * 9),
     ("conv_padding_valid", nn.Conv2d(4, 6, 3, padding="valid"), [(1, 4, 7, 7)], 25 * 6 * 4 * 9),
     # a bare F.adaptive_avg_pool1d reaches dispatch as the 2-D kernel: numel(input) 2 * 3 * 8
-    ("functional_adaptive_avg_pool1d", _Op(lambda x: F.adaptive_avg_pool1d(x, 2)), [(2, 3, 8)], 48),
+    ("functional_adaptive_avg_pool1d", Op(lambda x: F.adaptive_avg_pool1d(x, 2)), [(2, 3, 8)], 48),
     # tensordot and multi_dot are traced as themselves (no handle), run as mm's
-    ("tensordot", _Op(lambda a, b: torch.tensordot(a, b, dims=([1], [0]))), [(3, 4), (4, 5)], 60),
-    ("multi_dot", _Op(lambda a, b, c: torch.linalg.multi_dot([a, b, c])), [(3, 4), (4, 5), (5, 6)], 60 + 90),
+    ("tensordot", Op(lambda a, b: torch.tensordot(a, b, dims=([1], [0]))), [(3, 4), (4, 5)], 60),
+    ("multi_dot", Op(lambda a, b, c: torch.linalg.multi_dot([a, b, c])), [(3, 4), (4, 5), (5, 6)], 60 + 90),
 ]
 
 

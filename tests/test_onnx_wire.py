@@ -39,18 +39,23 @@ BIG = (300, 300)  # 90,000 elements: above ZERO_TEST_ELEMENTS (65,536), so the p
 assert BIG[0] * BIG[1] > loader.ZERO_TEST_ELEMENTS
 
 
-def _reference(data: bytes) -> tuple[onnx.ModelProto, dict[str, bool]] | str:
-    """What the loader returned before this reader: the whole parse, then strip_weights."""
-    try:
-        proto = onnx.ModelProto.FromString(data)
-    except Exception:
-        return "error"
+def _stripped(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, bool]] | str:
+    """What the loader makes of a parsed model: refused when empty, else its weights stripped."""
     if not proto.graph.node and not proto.graph.input:
         return "error"
     try:
         return proto, loader.strip_weights(proto)
     except ProfilingError:  # a Constant's name that is not UTF-8
         return "error"
+
+
+def _reference(data: bytes) -> tuple[onnx.ModelProto, dict[str, bool]] | str:
+    """What the loader returned before this reader: the whole parse, then strip_weights."""
+    try:
+        proto = onnx.ModelProto.FromString(data)
+    except Exception:
+        return "error"
+    return _stripped(proto)
 
 
 def _loaded(model: object) -> tuple[onnx.ModelProto, dict[str, bool]] | str:
@@ -70,12 +75,7 @@ def _scanned(data: bytes, descend_bytes: int) -> tuple[onnx.ModelProto, dict[str
         return "unusual"
     except Exception:
         return "error"
-    if not proto.graph.node and not proto.graph.input:
-        return "error"
-    try:
-        return proto, loader.strip_weights(proto)
-    except ProfilingError:
-        return "error"
+    return _stripped(proto)
 
 
 def _same(expected: object, got: object) -> bool:

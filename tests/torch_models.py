@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -122,3 +124,14 @@ class TransformerBlock(nn.Module):
 TRANSFORMER_MACS = 30_720 + 6_400 + 10_240 + 40_960
 # attention 4 * (32*32 + 32) = 4,224; norms 2 * 64; FFN 32*64 + 64 + 64*32 + 32 = 4,192 -> 8,544
 TRANSFORMER_PARAMS = 4_224 + 128 + 4_192
+
+
+class Op(nn.Module):
+    """A module whose forward is one function call: an op profiled as a model."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args: Any) -> Any:
+        return self.fn(*args)
